@@ -1,0 +1,121 @@
+"""`fused_moe` — the functional entry point (DESIGN.md contract 1, vLLM's convention).
+
+    out[t] = sum_k p_tk * w2_e (silu(gate_e x_t) * up_e x_t)          (e = k-th chosen expert of t)
+
+`hidden_states [T, D]`, `w1 [E, 2F, D]` (rows 0:F gate, F:2F up), `w2 [E, D, F]`,
+`gating_output [T, E]` raw router logits. Scores are softmax(logits) in float32, top-k, optionally
+renormalised. Backends compute the same function:
+
+    "torch"  sorted-segment matmuls in plain torch (the reference the app uses on a CPU)
+    "loop"   Hugging Face-style per-expert loop (the slow, obvious reference)
+    "triton" the grouped-GEMM kernel (compiled on CUDA, Triton's interpreter on a CPU)
+    "auto"   triton for CUDA tensors, torch otherwise
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from moe_core.kernels import load_triton, triton_interpreted
+from moe_core.kernels.reference import experts_loop, experts_sorted
+from moe_core.kernels.tiles import TileConfig, default_tiles
+from moe_core.router import softmax_topk
+
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    if backend == "auto":
+        return "triton" if device.type == "cuda" else "torch"
+    if backend not in ("torch", "loop", "triton"):
+        raise ValueError(f"backend must be 'auto', 'torch', 'loop' or 'triton', got {backend!r}")
+    return backend
+
+
+def _check_expert_inputs(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> None:
+    if x.dim() != 2:
+        raise ValueError(f"hidden_states must have shape [T, D], got {tuple(x.shape)}")
+    if w1.dim() != 3 or w2.dim() != 3:
+        raise ValueError(
+            f"w1 must be [E, 2F, D] and w2 [E, D, F], got w1 {tuple(w1.shape)} and w2 {tuple(w2.shape)}"
+        )
+    num_experts, two_f, hidden = w1.shape
+    if hidden != x.shape[1]:
+        raise ValueError(f"w1 must be [E, 2F, D={x.shape[1]}] to match hidden_states, got {tuple(w1.shape)}")
+    if two_f % 2:
+        raise ValueError(f"w1's second dim must be 2F (gate and up rows), got odd {two_f}")
+    if tuple(w2.shape) != (num_experts, hidden, two_f // 2):
+        raise ValueError(f"w2 must be [E, D, F] = {(num_experts, hidden, two_f // 2)}, got {tuple(w2.shape)}")
+    for name, t in (("hidden_states", x), ("w1", w1), ("w2", w2)):
+        if t.dtype not in _FLOAT_DTYPES:
+            raise ValueError(f"{name} must be a floating tensor, got {t.dtype}")
+    if not (x.dtype == w1.dtype == w2.dtype):
+        raise ValueError(f"hidden_states, w1, w2 must share a dtype, got {x.dtype}, {w1.dtype}, {w2.dtype}")
+    if not (x.device == w1.device == w2.device):
+        raise ValueError("hidden_states, w1, w2 must be on one device")
+
+
+def moe_experts(
+    hidden_states: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    backend: str = "auto",
+    tiles: TileConfig | None = None,
+) -> torch.Tensor:
+    """The routed experts alone, given a routing (ids -1 mark dropped slots). Returns [T, D]."""
+    _check_expert_inputs(hidden_states, w1, w2)
+    if (
+        topk_ids.shape != topk_weights.shape
+        or topk_ids.dim() != 2
+        or topk_ids.shape[0] != hidden_states.shape[0]
+    ):
+        raise ValueError(
+            f"topk_ids and topk_weights must both be [T={hidden_states.shape[0]}, K], "
+            f"got {tuple(topk_ids.shape)} and {tuple(topk_weights.shape)}"
+        )
+    backend = resolve_backend(backend, hidden_states.device)
+    if hidden_states.shape[0] == 0:
+        return hidden_states.new_zeros(hidden_states.shape)
+    if backend == "loop":
+        return experts_loop(hidden_states, w1, w2, topk_weights, topk_ids)
+    if backend == "torch":
+        return experts_sorted(hidden_states, w1, w2, topk_weights, topk_ids)
+    triton_moe = load_triton()
+    if hidden_states.device.type != "cuda" and not triton_interpreted():
+        raise ValueError(
+            "backend='triton' on CPU tensors needs Triton's interpreter (TRITON_INTERPRET=1); "
+            "move the tensors to the GPU or use backend='torch'"
+        )
+    if tiles is None and not triton_interpreted() and os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0":
+        tiles = triton_moe.tuned_tiles(hidden_states, w1, w2, topk_weights, topk_ids.long())
+    tiles = tiles or default_tiles(hidden_states.shape[0], triton_interpreted())
+    return triton_moe.triton_experts(hidden_states.contiguous(), w1, w2, topk_weights, topk_ids.long(), tiles)
+
+
+def fused_moe(
+    hidden_states: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    gating_output: torch.Tensor,
+    topk: int,
+    renormalize: bool = True,
+    backend: str = "auto",
+    tiles: TileConfig | None = None,
+) -> torch.Tensor:
+    """Route with softmax top-k, then run the routed SwiGLU experts. Returns [T, D]."""
+    _check_expert_inputs(hidden_states, w1, w2)
+    num_tokens, num_experts = hidden_states.shape[0], w1.shape[0]
+    if gating_output.dim() != 2 or tuple(gating_output.shape) != (num_tokens, num_experts):
+        raise ValueError(
+            f"gating_output must be [T, E] = {(num_tokens, num_experts)}, got {tuple(gating_output.shape)}"
+        )
+    if isinstance(topk, bool) or not isinstance(topk, int):
+        raise ValueError(f"topk must be an int, got {topk!r}")
+    routing = softmax_topk(gating_output, topk, renormalize)
+    return moe_experts(
+        hidden_states, w1, w2, routing.topk_weights, routing.topk_ids, backend=backend, tiles=tiles
+    )
