@@ -1,0 +1,1 @@
+"""MoE Lab course: lesson text, quizzes, figures, progress storage and the pages' logic."""
