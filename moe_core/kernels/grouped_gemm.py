@@ -100,8 +100,8 @@ def grouped_gemm_kernel(
     # fp32; summing thousands of them in bf16 would not be).
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k0 in range(0, tl.cdiv(K_IN, BLOCK_K)):
-        k_valid = offs_k < K_IN - k0 * BLOCK_K
+    for k0 in range(0, K_IN, BLOCK_K):
+        k_valid = offs_k < K_IN - k0
         a = tl.load(a_ptrs, mask=slot_valid[:, None] & k_valid[None, :], other=0.0)
         b = tl.load(b_ptrs, mask=k_valid[:, None] & n_valid[None, :], other=0.0)
         if IEEE_FP32:
