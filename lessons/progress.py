@@ -139,7 +139,8 @@ class ProgressUnavailable(Exception):
     def because(cls, reason: str) -> ProgressUnavailable:
         return cls(
             f"Progress can't be saved right now: {reason}. "
-            "Lessons still work; your answers this session are not stored."
+            "Lessons still work; this session keeps your quiz results "
+            "and saves them once the database is back."
         )
 
 

@@ -1,0 +1,65 @@
+"""AppTest fixtures for the course pages: a throw-away SQLite progress database per test.
+
+`MOE_LAB_DATABASE_URL` points at a file under tmp_path, so the app's cached `ProgressStore` (one
+per URL) is new in every test and nothing touches ~/.moe_lab. `open_page` runs the home page
+first (AppTest needs one run before `switch_page`) and then the page asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lessons import progress
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "app.py")
+TIMEOUT_S = 60  # the first Lesson 1 run imports torch and plotly
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> Iterator[None]:
+    yield
+    progress.dispose()  # no pooled connection outlives its tmp_path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "progress.db"
+    monkeypatch.setenv("MOE_LAB_DATABASE_URL", f"sqlite:///{path}")
+    return path
+
+
+def new_app(query: dict[str, str] | None = None, user: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params.update(query or {})
+    if user is not None:
+        at.user = user
+    return at
+
+
+@pytest.fixture
+def open_page(db_path: Path) -> Callable[..., AppTest]:
+    def _open(page: str | None = None, query: dict[str, str] | None = None,
+              user: dict | None = None) -> AppTest:
+        at = new_app(query, user).run()
+        if page:
+            at.switch_page(page).run()
+        return at
+
+    return _open
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page wrote as Markdown/captions/alerts, main and sidebar, as one string."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    for kind in ("info", "warning", "error", "success"):
+        parts += [e.value for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def sidebar_text(at: AppTest) -> str:
+    return "\n".join(str(m.value) for m in [*at.sidebar.markdown, *at.sidebar.caption])
