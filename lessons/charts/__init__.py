@@ -1,0 +1,1 @@
+"""Pure Plotly figure builders, one module per lesson (arrays in, go.Figure out)."""
