@@ -58,6 +58,7 @@ CPU_SHAPES = [
     Shape("small", 64, 256, 512, 8, 2, "float32"),
     Shape("medium", 512, 256, 512, 8, 2, "float32"),
     Shape("large", 2048, 256, 512, 8, 2, "float32"),
+    Shape("fine-grained", 2048, 128, 64, 64, 6, "float32"),  # DeepSeekMoE-style: many small experts
 ]
 GPU_SHAPES = [
     Shape("decode T=16", 16, 4096, 14336, 8, 2, "bfloat16"),
@@ -80,22 +81,37 @@ def make_inputs(shape: Shape, device: str, seed: int = 0):
     return x, w1, w2, logits
 
 
-def time_ms(fn, device: str, repeats: int) -> float:
-    if device == "cuda":
-        from triton.testing import do_bench
+def time_paths(paths: dict, device: str, repeats: int) -> dict[str, float | str]:
+    """Median milliseconds per path (or an error string).
 
-        return float(do_bench(fn, warmup=25, rep=100, return_mode="median"))
-    fn()  # warm-up
-    samples = []
+    On a CPU the paths are timed round-robin (loop, sorted, loop, sorted, ...) so that background
+    load hits them alike and the ratio stays meaningful on a busy machine; on CUDA each path gets
+    triton.testing.do_bench (warm-up, then the median of many launches).
+    """
+    results: dict[str, float | str] = {}
+    samples: dict[str, list[float]] = {}
+    for path, fn in paths.items():
+        try:
+            if device == "cuda":
+                from triton.testing import do_bench
+
+                results[path] = float(do_bench(fn, warmup=25, rep=100, return_mode="median"))
+            else:
+                fn()  # warm-up, and a check that the path runs here at all
+                samples[path] = []
+        except Exception as exc:
+            results[path] = f"{type(exc).__name__}: {exc}"[:120]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+        for path in samples:
+            start = time.perf_counter()
+            paths[path]()
+            samples[path].append((time.perf_counter() - start) * 1e3)
+    results.update({path: statistics.median(s) for path, s in samples.items()})
+    return {path: results[path] for path in paths}
 
 
 def grouped_mm_path(x, w1, w2, logits, top_k):
-    """torch's own grouped GEMM (torch._grouped_mm, CUDA bf16), on the sorted layout."""
+    """torch's own grouped GEMM (torch._grouped_mm), on the sorted layout."""
     r = softmax_topk(logits, top_k)
     flat = r.topk_ids.reshape(-1)
     order = torch.argsort(flat, stable=True)
@@ -123,10 +139,10 @@ def bench_shape(shape: Shape, device: str, repeats: int, with_backward: bool) ->
         "loop": lambda: fused_moe(x, w1, w2, logits, shape.top_k, backend="loop"),
         "sorted torch": lambda: fused_moe(x, w1, w2, logits, shape.top_k, backend="torch"),
     }
+    if hasattr(torch, "_grouped_mm"):  # CUDA bf16 on Hopper; fp32 on CPU from torch 2.13
+        paths["torch._grouped_mm"] = lambda: grouped_mm_path(x, w1, w2, logits, shape.top_k)
     if device == "cuda":
         paths["triton"] = lambda: fused_moe(x, w1, w2, logits, shape.top_k, backend="triton")
-        if hasattr(torch, "_grouped_mm") and shape.dtype == "bfloat16":
-            paths["torch._grouped_mm"] = lambda: grouped_mm_path(x, w1, w2, logits, shape.top_k)
         paths["dense matmul (bound)"] = lambda: dense_upper_bound(x, w1, w2, shape.top_k)
     if device == "cuda" and with_backward:
         leaves = [t.clone().requires_grad_() for t in (x, w1, w2)]
@@ -136,20 +152,19 @@ def bench_shape(shape: Shape, device: str, repeats: int, with_backward: bool) ->
 
         paths["triton fwd+bwd"] = fwd_bwd("triton")
         paths["sorted torch fwd+bwd"] = fwd_bwd("torch")
-    rows, loop_ms = [], None
+    timings = time_paths(paths, device, repeats)
+    rows, loop_ms = [], timings.get("loop")
     ids = softmax_topk(logits, shape.top_k).topk_ids
     peak_tflops, peak_tbs = device_peaks(device)
-    for path, fn in paths.items():
-        try:
-            ms = time_ms(fn, device, repeats)
-        except Exception as exc:  # a path missing on this torch/GPU is reported, not fatal
-            rows.append({"shape": shape.name, "path": path, "error": f"{type(exc).__name__}: {exc}"[:120]})
+    for path, ms in timings.items():
+        if isinstance(ms, str):  # a path missing on this torch/GPU is reported, not fatal
+            rows.append({"shape": shape.name, "path": path, "error": ms})
             continue
-        loop_ms = ms if path == "loop" else loop_ms
         flops = shape.flops * (3 if "bwd" in path else 1)
         tflops = flops / ms / 1e9
         row = {**asdict(shape), "shape": shape.name, "path": path, "ms": ms,
-               "speedup_vs_loop": (loop_ms / ms) if loop_ms else None, "tflops": tflops}  # fmt: skip
+               "speedup_vs_loop": loop_ms / ms if isinstance(loop_ms, float) else None,
+               "tflops": tflops}  # fmt: skip
         if peak_tflops:
             row["pct_peak_bf16"] = 100 * tflops / peak_tflops
             gbs = shape.weight_bytes_touched(ids) / ms / 1e6
@@ -202,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backward", action="store_true", help="also time forward+backward (CUDA)")
     parser.add_argument("--quick", action="store_true", help="only the smallest shape (smoke test)")
     parser.add_argument("--json", type=Path, help="write rows and machine info here")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 = steadiest)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.gpu_suite and device != "cuda":
         print("--gpu-suite needs a CUDA device; none is present", file=sys.stderr)
