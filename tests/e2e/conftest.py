@@ -33,7 +33,7 @@ CHROMIUM = os.environ.get("MOE_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 SERVER_START_TIMEOUT_S = 60.0
-IDLE_TIMEOUT_MS = 30_000
+IDLE_TIMEOUT_MS = 90_000  # first visits took 24-42 s on a loaded 2-core box
 VIEWPORT = {"width": 1280, "height": 900}
 
 # --- the streamlit server ----------------------------------------------------------------------
@@ -208,7 +208,8 @@ def click_nav(page, label: str | re.Pattern, timeout_ms: int = IDLE_TIMEOUT_MS) 
 
 def move_slider(page, label: str, presses: int, key: str = "ArrowRight") -> None:
     """Focus the slider labelled `label` and press an arrow key `presses` times (keyboard use)."""
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('[role="slider"]')
+    # Streamlit 1.67 renders a slider as <input type="range"> (implicit ARIA role "slider").
+    slider = page.get_by_role("slider", name=label).first
     slider.focus()
     for _ in range(presses):
         slider.press(key)
