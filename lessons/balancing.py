@@ -184,7 +184,7 @@ def charts_panel() -> None:
     poll(MAIN, draw_main)
     poll(COMPARE, draw_compare)
     st.caption(
-        "Without balancing one expert takes over within a few dozen steps; with it every expert keeps "
+        "Without balancing one expert takes over within the first hundred steps; with it every expert keeps "
         "its share. Compare the final task losses too: the bias costs nothing here, the auxiliary loss does."
     )
 
