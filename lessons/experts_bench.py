@@ -17,6 +17,7 @@ Streamlit); the panel (`bench_panel`, a keyed fragment) caches each timing by it
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -194,13 +195,20 @@ def bench_panel() -> None:
         results = st.session_state.setdefault("experts_bench_results", {})
         if st.button("Run the benchmark", key="experts_bench_run", icon=":material/timer:"):
             progress = st.progress(0.0, text="Starting…")
-            rows = []
-            for i, backend in enumerate(BACKENDS):
-                progress.progress(i / len(BACKENDS), text=f"Timing the {BACKENDS[backend]} ({i + 1} of 3)…")
-                rows.append(_timed(backend, *settings))
-            done = f"Finished: 3 of 3 timed for T = {tokens}, E = {experts}, k = {top_k}."
-            progress.progress(1.0, text=done)
-            results[settings] = rows
+            try:
+                rows = []
+                for i, backend in enumerate(BACKENDS):
+                    text = f"Timing the {BACKENDS[backend]} ({i + 1} of 3)…"
+                    progress.progress(i / len(BACKENDS), text=text)
+                    rows.append(_timed(backend, *settings))
+            except Exception as exc:  # a failing path must not take the page down with it
+                logging.getLogger(__name__).exception("benchmark failed")
+                progress.empty()
+                st.error(f"The benchmark stopped: {type(exc).__name__}: {exc}. The rest of the page works.")
+            else:
+                done = f"Finished: 3 of 3 timed for T = {tokens}, E = {experts}, k = {top_k}."
+                progress.progress(1.0, text=done)
+                results[settings] = rows
         if settings in results:
             _show_timings(results[settings], tokens, experts, top_k)
         else:

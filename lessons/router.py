@@ -198,6 +198,8 @@ def step_panel() -> None:
         words, _, x_TD = _sentence()
         if not words:
             st.info("Type a sentence above to step through one of its tokens.")
+            _notices("router_token")
+            write_url(router_token=int(st.session_state["router_token"]))  # keep the link valid
             return
         s = _settings()
         st.session_state["router_token"] = min(int(st.session_state["router_token"]), len(words) - 1)

@@ -118,10 +118,10 @@ def _signed_in_learner() -> Learner | None:
     stable = str(user.get("sub") or user.get("email") or "")
     if not stable:
         return None
-    key = "sso:" + stable
+    key = _SIGNED_IN_PREFIX + stable
     canonical = normalize_learner_name(key)
     if canonical.was_cut or canonical.name != key:
-        key = "sso:" + hashlib.sha256(stable.encode()).hexdigest()[:40]  # stable, fits 64 chars
+        key = _SIGNED_IN_PREFIX + hashlib.sha256(stable.encode()).hexdigest()[:40]  # stable, fits 64 chars
     display = str(user.get("name") or user.get("email") or "signed-in learner")
     return Learner(key, display, signed_in=True, chosen=True)
 
@@ -135,6 +135,10 @@ def resolve_learner(notices: list[str]) -> Learner:
             notices.append("You are signed in, so the learner name in the link was ignored.")
         return signed_in
     raw = st.query_params.get(LEARNER_PARAM)
+    if raw is not None and _is_reserved(normalize_learner_name(raw).name):
+        del st.query_params[LEARNER_PARAM]
+        notices.append(_RESERVED_NOTICE)
+        raw = None
     if raw is not None:
         cleaned = normalize_learner_name(raw)
         if cleaned.was_empty:
@@ -155,9 +159,25 @@ def resolve_learner(notices: list[str]) -> Learner:
     return Learner(DEFAULT_LEARNER, DEFAULT_LEARNER)
 
 
+_SIGNED_IN_PREFIX = "sso:"
+_RESERVED_NOTICE = (
+    "Names starting with “sso:” belong to signed-in accounts, so that name was not used; "
+    "pick another."
+)
+
+
+def _is_reserved(name: str) -> bool:
+    """Signed-in learners are stored as "sso:<id>"; without sign-in nobody may take such a name,
+    or a crafted link would read and change a signed-in learner's progress."""
+    return name.casefold().startswith(_SIGNED_IN_PREFIX)
+
+
 def choose_learner(raw: str, notices: list[str]) -> str:
     """Adopt the name typed on the home page; returns the canonical name now in the URL."""
     cleaned = normalize_learner_name(raw)
+    if _is_reserved(cleaned.name):
+        notices.append(_RESERVED_NOTICE)
+        cleaned = normalize_learner_name(None)
     if cleaned.was_cut:
         notices.append("Your name was cut to its first 64 characters.")
     if cleaned.was_empty:
