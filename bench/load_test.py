@@ -1,0 +1,338 @@
+"""A class at once: N concurrent learners in real Chromium contexts against one MoE Lab server.
+
+    python bench/load_test.py                          # 8 learners, 60 s, starts its own server
+    python bench/load_test.py --learners 16 --seconds 120 --json out.json
+    python bench/load_test.py --url http://127.0.0.1:8080   # an existing server or nginx
+
+Each learner has its own browser context (its own Streamlit session) and, until time is up,
+goes round the course: open a lesson, move two of its sliders (each move timed from the key
+press to the first change of a chart in the page, measured in the browser), take the quiz once,
+and on Lesson 4 train the model. Reported: p50/p95/max of widget change -> updated chart, errors
+(exception elements, lost connections, console errors), "busy, try again" answers (counted apart:
+they are the server's cap on concurrent training working as designed), and the server's peak RSS.
+Traffic goes only to the given URL (loopback by default); every loop is bounded by --seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.load_server import RssSampler, start_server, stop_server  # noqa: E402
+from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)
+from lessons.quiz import Quiz, load_quiz  # noqa: E402
+
+CHROMIUM = os.environ.get("MOE_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+LESSON_PATHS = {1: "What_is_MoE", 2: "The_Router", 3: "Experts_and_Sparse_Compute", 4: "Load_Balancing",
+                5: "MoE_at_Scale"}
+SLIDERS = {  # sliders whose every move redraws a chart, per lesson
+    1: ["top-k: experts per token", "Experts per token k"],
+    2: ["k (experts per token)", "temperature τ"],
+    3: ["tokens in the batch T", "capacity factor CF"],
+    5: ["Top-k", "Router skew"],
+}
+IDLE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
+  return !!a && a.dataset.testScriptState === 'notRunning'
+    && a.dataset.testConnectionState === 'CONNECTED'
+    && !document.querySelector('[data-testid="stSkeleton"]'); }"""
+# Stamp the first DOM change inside any chart after this call (Streamlit may patch or replace it).
+WATCH_JS = """() => { window.__t0 = performance.now(); window.__tChart = null;
+  const inChart = n => n && n.nodeType === 1 && (n.closest('[data-testid="stPlotlyChart"]')
+      || n.querySelector && n.querySelector('[data-testid="stPlotlyChart"]'));
+  const obs = new MutationObserver(ms => { for (const m of ms) {
+      const t = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      if ((t && t.closest('[data-testid="stPlotlyChart"]')) || [...m.addedNodes].some(inChart)) {
+        window.__tChart = performance.now(); obs.disconnect(); return; } } });
+  obs.observe(document.querySelector('[data-testid="stMain"]'),
+              {subtree: true, childList: true, attributes: true, characterData: true});
+  window.__obs = obs; }"""
+STEP_TIMEOUT_MS = 30_000
+TRAIN_TIMEOUT_MS = 90_000
+
+
+@dataclass
+class Stats:
+    latencies_ms: list[float] = field(default_factory=list)  # widget change -> updated chart
+    quiz_ms: list[float] = field(default_factory=list)  # submit -> grade shown
+    train_ms: list[float] = field(default_factory=list)  # Train -> final charts
+    page_s: list[float] = field(default_factory=list)  # open a lesson -> its first run drawn
+    pages: int = 0
+    quizzes: int = 0
+    trainings: int = 0
+    busy: int = 0
+    exceptions: int = 0
+    disconnects: int = 0
+    console_errors: int = 0
+    timeouts: int = 0
+    probes: int = 0  # Streamlit's base-path probes at deep links (404s by design, not errors)
+    messages: dict[str, int] = field(default_factory=dict)  # distinct message -> times seen
+
+    def note(self, kind: str, text: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        line = f"{kind}: {text[:240]}"
+        self.messages[line] = self.messages.get(line, 0) + 1
+
+
+async def wait_idle(page, timeout_ms: int = STEP_TIMEOUT_MS, settle_ms: int = 150) -> None:
+    """Idle twice, `settle_ms` apart: a rerun triggered by the last action has finished."""
+    # Poll every 50 ms, not every animation frame: eight pages polling per frame load the CPU.
+    await page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=50)
+    await page.wait_for_timeout(settle_ms)
+    await page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=50)
+
+
+async def open_lesson(page, url: str, timeout_ms: int = 60_000) -> float:
+    """Load a lesson and wait for its whole first run (the quiz at the bottom drawn, then idle);
+    returns the seconds that took."""
+    start = time.perf_counter()
+    await page.goto(url, wait_until="domcontentloaded")
+    await page.get_by_role("button", name="Submit answers").wait_for(timeout=timeout_ms)
+    await wait_idle(page, timeout_ms)
+    return time.perf_counter() - start
+
+
+async def check_exceptions(page, stats: Stats, where: str) -> None:
+    shown = await page.locator('[data-testid="stException"]').all_inner_texts()
+    for text in shown:
+        stats.note("exceptions", f"{where}: {text}")
+
+
+async def move_slider(page, label: str, key: str, stats: Stats) -> None:
+    # Streamlit 1.67's slider thumb is a visually hidden <input type="range"> (react-aria).
+    box = page.locator('[data-testid="stSlider"]').filter(has_text=label).first
+    await box.scroll_into_view_if_needed()
+    slider = box.locator('input[type="range"]').first
+    await slider.focus()
+    await page.evaluate(WATCH_JS)
+    await page.keyboard.press(key)
+    try:
+        await page.wait_for_function("() => window.__tChart !== null", timeout=STEP_TIMEOUT_MS, polling=50)
+        stats.latencies_ms.append(await page.evaluate("() => window.__tChart - window.__t0"))
+    except Exception:
+        await page.evaluate("() => window.__obs && window.__obs.disconnect()")
+        stats.note("timeouts", f"no chart changed after moving {label!r}")
+    await wait_idle(page)
+
+
+async def take_quiz(page, quiz: Quiz, stats: Stats) -> None:
+    submit = page.get_by_role("button", name="Submit answers")
+    form = page.locator('[data-testid="stForm"]').filter(has=submit).first
+    offset = 0
+    for i, q in enumerate(quiz.questions, start=1):
+        label = f"Answer to question {i}"
+        if q.kind in ("single", "truefalse"):
+            index = q.answer if q.kind == "single" else (0 if q.answer else 1)
+            await form.get_by_role("radiogroup", name=label, exact=True).locator("label").nth(index).click()
+        elif q.kind == "multi":
+            for j in q.answer:
+                await form.locator('[data-testid="stCheckbox"]').nth(offset + j).locator("label").click()
+            offset += len(q.choices)
+        else:
+            await form.get_by_label(label, exact=True).fill(repr(q.answer))
+            await form.get_by_label(label, exact=True).press("Tab")
+    start = time.perf_counter()
+    await submit.click()
+    await page.get_by_text("Lesson passed").first.wait_for(timeout=STEP_TIMEOUT_MS)
+    stats.quiz_ms.append((time.perf_counter() - start) * 1e3)
+    stats.quizzes += 1
+    await wait_idle(page)
+
+
+async def train(page, stats: Stats) -> None:
+    """Press Train; count a "busy" answer, else wait for the run to finish (Stop button gone)."""
+    start = time.perf_counter()
+    await page.get_by_role("button", name="Train").click()
+    deadline, seen_running = start + TRAIN_TIMEOUT_MS / 1000, False
+    while True:
+        await page.wait_for_timeout(200)
+        if await page.get_by_text(BUSY).count():
+            stats.busy += 1
+            await wait_idle(page)
+            return
+        running = await page.get_by_role("button", name="Stop").count() > 0
+        seen_running = seen_running or running
+        settled = seen_running or time.perf_counter() - start > 3  # a cached run shows no Stop at all
+        if not running and settled and await page.evaluate(IDLE_JS):
+            break
+        if time.perf_counter() > deadline:
+            stats.note("timeouts", "training did not finish")
+            return
+    if await page.get_by_text("This run failed").count():
+        stats.note("exceptions", "a training run failed")
+    stats.train_ms.append((time.perf_counter() - start) * 1e3)
+    stats.trainings += 1
+
+
+# Streamlit's frontend, opened at a deep link such as /The_Router, first asks /The_Router/_stcore/...
+# to find its base path; those 404s are Streamlit's own probing, counted apart from errors.
+PROBE = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
+
+
+def on_console(message, stats: Stats) -> None:
+    if message.type != "error":
+        return
+    url = (message.location or {}).get("url", "")
+    if PROBE.search(url) and "404" in message.text:
+        stats.probes += 1
+    else:
+        stats.note("console_errors", f"{message.text} {url}".strip())
+
+
+def watch(page, stats: Stats, closing: list[bool]) -> None:
+    page.on("console", lambda m: on_console(m, stats))
+    page.on("pageerror", lambda e: stats.note("console_errors", str(e)))
+
+    def on_socket(ws) -> None:
+        if "/_stcore/stream" in ws.url:
+            ws.on("close", lambda _ws: closing[0] or stats.note("disconnects", ws.url))
+
+    page.on("websocket", on_socket)
+
+
+async def learner(browser, base: str, index: int, deadline: float, stats: Stats, delay: float) -> None:
+    await asyncio.sleep(delay)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    closing = [False]
+    watch(page, stats, closing)
+    name, passed, turn = f"load-{index}-{os.getpid()}", set(), 0
+    order = [2, 4, 1, 3, 5]
+    try:
+        while time.monotonic() < deadline:
+            lesson = order[(index + turn) % len(order)]
+            turn += 1
+            try:
+                url = f"{base}/{LESSON_PATHS[lesson]}?learner={name}"
+                if lesson == 4:  # a seed of its own, or every learner gets the first run from the cache
+                    url += f"&balance_seed={random.randrange(10_000)}"
+                stats.page_s.append(await open_lesson(page, url))
+                stats.pages += 1
+                for label in SLIDERS.get(lesson, []):
+                    for key in ("ArrowRight", "ArrowLeft"):
+                        if time.monotonic() < deadline:
+                            await move_slider(page, label, key, stats)
+                if lesson == 4 and time.monotonic() < deadline:
+                    await train(page, stats)
+                if lesson not in passed and time.monotonic() < deadline:
+                    await take_quiz(page, load_quiz(lesson), stats)
+                    passed.add(lesson)
+                await check_exceptions(page, stats, f"lesson {lesson}")
+            except Exception as exc:  # a step that timed out: count it, carry on with the next lesson
+                stats.note("timeouts", f"lesson {lesson}: {type(exc).__name__}: {exc}")
+    finally:
+        closing[0] = True
+        await context.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def report(args, stats: Stats, rss_mb: float | None, wall_s: float, server_cpu_s: float | None) -> dict:
+    lat = stats.latencies_ms
+    row = {
+        "learners": args.learners, "seconds": round(wall_s, 1), "slider_moves": len(lat),
+        "chart_p50_ms": round(pct(lat, 0.5), 1), "chart_p95_ms": round(pct(lat, 0.95), 1),
+        "chart_max_ms": round(max(lat), 1) if lat else float("nan"),
+        "page_p50_s": round(pct(stats.page_s, 0.5), 2), "page_max_s": round(max(stats.page_s, default=0), 2),
+        "quiz_p50_ms": round(pct(stats.quiz_ms, 0.5), 1),
+        "train_p50_s": round(pct(stats.train_ms, 0.5) / 1e3, 2),
+        "pages": stats.pages, "quizzes": stats.quizzes, "trainings": stats.trainings, "busy": stats.busy,
+        "errors": stats.exceptions + stats.disconnects + stats.console_errors,
+        "exceptions": stats.exceptions, "disconnects": stats.disconnects,
+        "console_errors": stats.console_errors, "timeouts": stats.timeouts, "deep_link_probes": stats.probes,
+        "server_peak_rss_mb": round(rss_mb, 1) if rss_mb is not None else None,
+        # Share of the machine's cores the server used: the rest went to the browsers (and others).
+        "server_cpu_pct": (round(100 * server_cpu_s / wall_s / (os.cpu_count() or 1), 1)
+                           if server_cpu_s is not None else None),
+    }
+    print("| " + " | ".join(row) + " |")
+    print("|" + "---|" * len(row))
+    print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    for message, times in sorted(stats.messages.items(), key=lambda kv: -kv[1]):
+        print(f"  - {times}x {message}")
+    return {**row, "messages": stats.messages, "latencies_ms": [round(v, 1) for v in lat]}
+
+
+async def warm_up(browser, base: str) -> None:
+    """One visit to every lesson so imports and shared caches are not counted as load."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    for path in LESSON_PATHS.values():
+        await open_lesson(page, f"{base}/{path}?learner=warm-up", timeout_ms=180_000)
+    await context.close()
+
+
+async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
+    from playwright.async_api import async_playwright
+
+    stats = Stats()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if not args.no_warmup:
+            await warm_up(browser, base)
+        sampler.mark()
+        start = time.monotonic()
+        deadline = start + args.seconds
+        tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners)
+                 for i in range(args.learners)]
+        # Bounded: a learner mid-step when time is up finishes that step, or is cancelled here.
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.seconds + 120)
+        wall = time.monotonic() - start
+        await browser.close()
+    return stats, wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--url", help="an already running MoE Lab (default: start one on loopback)")
+    parser.add_argument("--server-pid", type=int, help="pid whose RSS to sample (found from --url's port)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-warmup", action="store_true", help="count the first visits too")
+    parser.add_argument("--ramp", type=float, default=8.0,
+                        help="seconds over which learners arrive, as a class does (default 8)")
+    args = parser.parse_args()
+    if args.learners < 1 or args.seconds <= 0:
+        parser.error("--learners and --seconds must be positive")
+
+    server = None
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="moe-lab-load-"))
+        server = start_server(REPO, f"sqlite:///{tmp / 'progress.db'}", tmp / "server.log")
+        base = server.url
+    sampler = RssSampler.for_url(base, args.server_pid)
+    sampler.start()
+    try:
+        stats, wall = asyncio.run(run(args, base, sampler))
+    finally:
+        rss_mb = sampler.stop()
+        if server is not None:
+            stop_server(server)
+    result = report(args, stats, rss_mb, wall, sampler.cpu_s)
+    if args.json:
+        args.json.write_text(json.dumps({"config": vars(args) | {"json": str(args.json)}, **result}, indent=2,
+                                        default=str))
+
+
+if __name__ == "__main__":
+    main()
