@@ -9,7 +9,9 @@ goes round the course: open a lesson, move two of its sliders (each move timed f
 press to the first change of a chart in the page, measured in the browser), take the quiz once,
 and on Lesson 4 train the model. Reported: p50/p95/max of widget change -> updated chart, errors
 (exception elements, lost connections, console errors), "busy, try again" answers (counted apart:
-they are the server's cap on concurrent training working as designed), and the server's peak RSS.
+they are the server's cap on concurrent training working as designed), the server's peak RSS
+(its whole process tree: Lesson 5 starts rank processes) and its share of the machine's CPU — on
+one machine the browsers compete with the server, and this says which of them the time went to.
 Traffic goes only to the given URL (loopback by default); every loop is bounded by --seconds.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -29,6 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+logging.getLogger("streamlit").setLevel(logging.ERROR)  # importing page code outside a server warns
 
 from bench.load_server import RssSampler, start_server, stop_server  # noqa: E402
 from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)

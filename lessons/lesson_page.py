@@ -29,7 +29,8 @@ BODY_FAILED = "This part of the lesson could not be shown"
 
 def setup_page(title: str) -> None:
     """Page config shared by every page (must run before anything is drawn)."""
-    st.set_page_config(page_title=f"{title} · MoE Lab", page_icon=":material/school:",
+    # An emoji icon: a :material: one makes the browser fetch it from Google Fonts on every view.
+    st.set_page_config(page_title=f"{title} · MoE Lab", page_icon="🎓",
                        layout="centered", initial_sidebar_state="expanded")
 
 
