@@ -31,7 +31,7 @@ from lessons.charts import experts as charts
 from lessons.experts_bench import BENCH_CHOICES, bench_panel
 from lessons.router import get_model
 from lessons.ui import render_sections
-from lessons.url_state import url_number, write_url
+from lessons.url_state import seed_numbers, write_url
 from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, sort_by_expert
 from moe_core.router import softmax_topk
 from moe_core.text_data import EXAMPLES
@@ -66,17 +66,7 @@ def render_body() -> None:
 
 def _init_state() -> None:
     notices: dict[str, str] = st.session_state.setdefault("experts_notices", {})
-    for key, spec in NUMBERS.items():
-        if key in st.session_state:
-            continue
-        parsed = url_number(key, *spec)
-        value = parsed.value
-        if key in CHOICES and value not in CHOICES[key]:
-            value = min(CHOICES[key], key=lambda c, v=value: abs(c - v))
-            notices[key] = f"{key} must be one of {', '.join(map(str, CHOICES[key]))}; using {value}"
-        st.session_state[key] = value
-        if parsed.notice:
-            notices[key] = parsed.notice
+    seed_numbers(notices, NUMBERS, CHOICES)
 
 
 def _notices(*keys: str) -> None:

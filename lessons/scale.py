@@ -33,7 +33,7 @@ from lessons.scale_calc import (
     train_specialisation,
 )
 from lessons.ui import md_escape, render_sections
-from lessons.url_state import url_choice, url_number, write_url
+from lessons.url_state import seed_numbers, url_choice, write_url
 from moe_core.model_cards import MODEL_CARDS, comparison_rows
 
 RANKS, EXPERTS, GPU_COUNTS = (1, 2, 4, 8), (8, 16, 32, 64), (1, 2, 4, 8, 16, 32, 64)
@@ -65,17 +65,7 @@ def render_body() -> None:
 def _init_state() -> None:
     """Seed each widget's session value from the URL once; the widgets own it afterwards."""
     notices: dict[str, str] = st.session_state.setdefault("scale_notices", {})
-    for key, spec in NUMBERS.items():
-        if key in st.session_state:
-            continue
-        parsed = url_number(key, *spec)
-        value = parsed.value
-        if key in CHOICES and value not in CHOICES[key]:
-            value = min(CHOICES[key], key=lambda c, v=value: abs(c - v))
-            notices[key] = f"{key} must be one of {', '.join(map(str, CHOICES[key]))}; using {value}"
-        st.session_state[key] = value
-        if parsed.notice:
-            notices[key] = parsed.notice
+    seed_numbers(notices, NUMBERS, CHOICES)
     for key, (default, options) in TEXT_CHOICES.items():
         if key not in st.session_state:
             parsed = url_choice(key, default, options)

@@ -59,6 +59,28 @@ def url_flag(key: str, default: bool) -> UrlValue:
     return UrlValue(parsed.value in ("1", "true"), parsed.notice)
 
 
+def seed_numbers(
+    notices: dict[str, str], numbers: dict[str, tuple], choices: dict[str, Sequence] | None = None
+) -> None:
+    """Seed each numeric widget's session value from the URL once (the widget owns it after).
+
+    `numbers` maps key -> url_number's (default, lo, hi[, integer]); a value that must be one of
+    `choices[key]` snaps to the nearest allowed one. Notices go into `notices` by key.
+    """
+    choices = choices or {}
+    for key, spec in numbers.items():
+        if key in st.session_state:
+            continue
+        parsed = url_number(key, *spec)
+        value = parsed.value
+        if key in choices and value not in choices[key]:
+            value = min(choices[key], key=lambda c, v=value: abs(c - v))
+            notices[key] = f"{key} must be one of {', '.join(map(str, choices[key]))}; using {value}"
+        st.session_state[key] = value
+        if parsed.notice:
+            notices[key] = parsed.notice
+
+
 def write_url(**values: Any) -> None:
     """Store widget values in the URL (bools as 0/1), leaving other keys alone."""
     for key, value in values.items():
