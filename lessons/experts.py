@@ -31,7 +31,7 @@ from lessons.charts import experts as charts
 from lessons.experts_bench import BENCH_CHOICES, bench_panel
 from lessons.router import get_model
 from lessons.ui import render_sections
-from lessons.url_state import seed_numbers, write_url
+from lessons.url_state import forget_notice_and_rerun, seed_numbers, show_stored_notices, write_url
 from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, sort_by_expert
 from moe_core.router import softmax_topk
 from moe_core.text_data import EXAMPLES
@@ -70,14 +70,11 @@ def _init_state() -> None:
 
 
 def _notices(*keys: str) -> None:
-    notes = [st.session_state["experts_notices"][k] for k in keys if k in st.session_state["experts_notices"]]
-    if notes:
-        st.caption("Link settings adjusted: " + "; ".join(notes))
+    show_stored_notices("experts_notices", *keys)
 
 
 def _changed(key: str, panels: list[str]) -> None:
-    st.session_state["experts_notices"].pop(key, None)
-    st.rerun(panels)
+    forget_notice_and_rerun("experts_notices", key, panels)
 
 
 # --- the live batch --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import torch
 
 from lessons.charts import experts as charts
 from lessons.ui import md_escape
-from lessons.url_state import write_url
+from lessons.url_state import forget_notice_and_rerun, show_stored_notices, write_url
 from moe_core.kernels import TritonUnavailable, triton_interpreted
 from moe_core.ops import moe_experts
 from moe_core.router import softmax_topk
@@ -292,11 +292,8 @@ def _show_stored(name: str, rows: list[dict] | None, meta: dict) -> None:
 
 
 def _notices(*keys: str) -> None:
-    notes = [st.session_state["experts_notices"][k] for k in keys if k in st.session_state["experts_notices"]]
-    if notes:
-        st.caption("Link settings adjusted: " + "; ".join(notes))
+    show_stored_notices("experts_notices", *keys)
 
 
 def _changed(key: str) -> None:
-    st.session_state["experts_notices"].pop(key, None)
-    st.rerun([BENCH])
+    forget_notice_and_rerun("experts_notices", key, [BENCH])

@@ -22,7 +22,15 @@ import torch
 
 from lessons.charts import router as charts
 from lessons.ui import md_escape, render_sections
-from lessons.url_state import UrlValue, url_choice, url_flag, url_number, write_url
+from lessons.url_state import (
+    UrlValue,
+    forget_notice_and_rerun,
+    show_stored_notices,
+    url_choice,
+    url_flag,
+    url_number,
+    write_url,
+)
 from moe_core.router import expert_choice, softmax_topk
 from moe_core.router_demo import (
     RouterDemo,
@@ -106,15 +114,11 @@ def _example_for(text: str) -> str:
 
 
 def _notices(*keys: str) -> None:
-    notes = [st.session_state["router_notices"][k] for k in keys if k in st.session_state["router_notices"]]
-    if notes:
-        st.caption("Link settings adjusted: " + "; ".join(notes))
+    show_stored_notices("router_notices", *keys)
 
 
 def _changed(key: str, panels: list[str]) -> None:
-    """Widget callback: forget the key's URL notice and rerun only the panels that use it."""
-    st.session_state["router_notices"].pop(key, None)
-    st.rerun(panels)
+    forget_notice_and_rerun("router_notices", key, panels)
 
 
 def _on_example() -> None:

@@ -81,6 +81,21 @@ def seed_numbers(
             notices[key] = parsed.notice
 
 
+def show_stored_notices(store: str, *keys: str) -> None:
+    """Caption the URL notices a lesson recorded under st.session_state[store] for these keys."""
+    recorded = st.session_state.get(store, {})
+    notes = [recorded[k] for k in keys if k in recorded]
+    if notes:
+        st.caption("Link settings adjusted: " + "; ".join(notes))
+
+
+def forget_notice_and_rerun(store: str, key: str, panels: list[str]) -> None:
+    """Widget callback: the learner set `key` by hand, so drop its URL notice and rerun only the
+    fragments (by key) that use it."""
+    st.session_state.get(store, {}).pop(key, None)
+    st.rerun(panels)
+
+
 def write_url(**values: Any) -> None:
     """Store widget values in the URL (bools as 0/1), leaving other keys alone."""
     for key, value in values.items():
