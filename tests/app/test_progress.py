@@ -24,6 +24,7 @@ import pytest
 from lessons import progress
 from lessons.identity import normalize_learner_name
 from lessons.progress import SCHEMA_VERSION, ProgressStore, ProgressUnavailable
+from tests.ci import missing_dependency
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -338,9 +339,7 @@ def test_bad_url_is_a_progress_fault(url: str) -> None:
 
 
 def _no_postgres(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}")
-    pytest.skip(reason)
+    missing_dependency(f"PostgreSQL tests cannot run: {reason}")
 
 
 class ThrowawayPostgres:

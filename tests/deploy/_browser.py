@@ -12,7 +12,6 @@ lesson's TOML file, so the tests follow the content, and read progress the way a
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from lessons.content_loader import lesson_info
 from lessons.quiz import Quiz, load_quiz
+from tests.ci import missing_dependency
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -40,9 +40,7 @@ def require_browser() -> None:
     """Skip without Playwright/Chromium, except under CI, where that is a failure."""
     reason = _browser_missing_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the browser is missing: {reason}", pytrace=False)
-        pytest.skip(f"browser unavailable: {reason}")
+        missing_dependency(f"browser unavailable: {reason}")
 
 
 class BrowserThread:

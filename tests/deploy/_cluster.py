@@ -20,8 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
+from tests.ci import missing_dependency
 from tests.e2e.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,9 +36,7 @@ def require_services(nginx: bool = True) -> None:
         missing.append("nginx")
     if missing:
         message = f"needs Debian packages: {', '.join(missing)} (apt-get install postgresql nginx)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but a service is missing: {message}", pytrace=False)
-        pytest.skip(message)
+        missing_dependency(message)
 
 
 @dataclass

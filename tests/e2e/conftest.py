@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci import missing_dependency
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = os.environ.get("MOE_LAB_CHROMIUM", "/usr/bin/chromium")
@@ -140,9 +142,7 @@ def _browser_missing_reason() -> str | None:
 def browser():
     reason = _browser_missing_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the e2e browser is missing: {reason}", pytrace=False)
-        pytest.skip(f"e2e browser unavailable: {reason}")
+        missing_dependency(f"e2e browser unavailable: {reason}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
