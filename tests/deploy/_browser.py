@@ -157,6 +157,11 @@ def answer_quiz(page: Any, quiz: Quiz, right: bool = True) -> None:
             checkbox_offset += len(q.choices)
         else:
             field = form.get_by_label(label, exact=True)
+            # While a rerun replaces the quiz form, the old and new inputs can coexist for a moment.
+            for _ in range(100):
+                if field.count() == 1:
+                    break
+                page.wait_for_timeout(100)
             field.fill(repr(q.answer if right else q.answer * 3 + 7))
             field.press("Tab")
     form.get_by_role("button", name="Submit answers").click()
