@@ -1,9 +1,15 @@
 """Server-side time from a widget change to its re-rendered section, for every live widget of Lessons 1–3.
 
-What it measures: for each widget, `AppTest` sets a new value and `at.run()` is timed (callbacks,
-the rerun Streamlit does — the fragment(s) the callback names, or the whole page where AppTest
-runs it all — and the element protos it produces). That is an upper bound of the server's share
-of what a learner waits for; the browser (websocket, Plotly redraw) is bench/bench_sliders.py's.
+What it measures: the server's share of what a learner waits for after moving a widget, in the
+real app. A `streamlit run` server (bench/server_runs.py: it logs every script run) serves one
+Chromium tab; for each widget the tab makes the change a learner would (arrow key on a slider,
+click an option, type and press Enter...). The time is the server's, from receiving the browser's
+rerun request until the rerun has queued the last element of the re-rendered section — callbacks,
+the rerun itself (only the widget's `st.fragment` where it has one; the `scope` column says
+"page" if any change reran the whole page), figures and their serialisation. The browser's own
+share (websocket, Plotly redraw) is bench/bench_sliders.py's.
+
+(`AppTest` cannot do this: it always reruns the whole page, which a fragment's widget never does.)
 
 Separately, the section's pure work is timed by calling the same lesson/`moe_core`/chart code
 directly, so the table says what dominates a rerun:
@@ -14,9 +20,10 @@ directly, so the table says what dominates a rerun:
     to_json   plotly.io.to_json(..., validate=False), the spec st.plotly_chart sends
     other st  the rerun minus the four above: Streamlit's script/fragment machinery, other elements
 
-A widget's values alternate between two settings; the first change of each (a warm-up, which
-also fills the lessons' caches) is not counted. The benchmark button counts only its feedback:
-its warm-up click fills `_timed`'s cache, so the timed clicks redraw the cached results.
+A widget's values alternate between two settings (a slider moves one step back and forth); the
+first two changes of each (a warm-up, which also fills the lessons' caches) are not counted. The
+benchmark button counts only its feedback: its warm-up click fills `_timed`'s cache, so the timed
+clicks redraw the cached results.
 
     .venv/bin/python bench/bench_app.py                        # every widget, 15 changes each
     .venv/bin/python bench/bench_app.py --repeats 1 --only router_k --json /tmp/app.json
@@ -45,7 +52,6 @@ os.environ.setdefault("MOE_LAB_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(pref
 
 import plotly.io  # noqa: E402
 import torch  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import lessons  # noqa: E402,F401  (sets torch's thread count, as the app does)
 
@@ -57,6 +63,7 @@ PAGES = {1: "pages/1_What_is_MoE.py", 2: "pages/2_The_Router.py", 3: "pages/3_Ex
 
 import plotly.graph_objects as go  # noqa: E402
 
+from bench.server_runs import read_runs  # noqa: E402
 from lessons import experts as l3  # noqa: E402
 from lessons import experts_bench as l3b  # noqa: E402
 from lessons import intro as l1  # noqa: E402
@@ -285,15 +292,17 @@ def bench_setting(name: str) -> Callable[[Any], Work]:
 class Case:
     lesson: int
     key: str
-    kind: str  # AppTest accessor: slider, select_slider, selectbox, text_input, button, ...
+    kind: str  # slider, select_slider, selectbox, text_input, segmented_control, number_input, toggle, button
     values: tuple[Any, Any]  # values[0] is the page's default; the bench alternates b, a, b, ...
     work: Callable[[Any], Work]  # the section's pure work for a value
+    shown: Callable[[Any], str] = str  # a selectbox option's visible label
 
 
 T1, T2 = "the drummer plays a loud song", "the chef bakes bread"
 CASES = [
     Case(1, "intro_eff_shared", "slider", (33, 20), efficiency),
-    Case(1, "intro_calc_preset", "selectbox", (MIXTRAL, "deepseek-ai/DeepSeek-V3"), calc_preset),
+    Case(1, "intro_calc_preset", "selectbox", (MIXTRAL, "deepseek-ai/DeepSeek-V3"), calc_preset,
+         calc._preset_label),
     *[Case(1, f"intro_calc_{k}", "slider", v, calc_knob(k)) for k, v in CALC_VALUES.items()],
     Case(1, "intro_live_k", "slider", (2, 3), live_k),
     Case(2, "router_example", "selectbox", EXAMPLE_PAIR, router_text_change),
@@ -320,44 +329,99 @@ CASES = [
 ]
 
 
-def open_lesson(lesson: int) -> AppTest:
-    """The lesson page as the app serves it: home page first (AppTest needs it), then switch_page."""
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180).run()
-    at.switch_page(PAGES[lesson]).run()
-    _check(at, f"lesson {lesson}")
-    return at
+# --- the real server, driven by a real browser --------------------------------------------------
 
 
-def _check(at: AppTest, where: str) -> None:
-    if at.exception:
-        raise RuntimeError(f"{where}: {[e.value for e in at.exception]}")
+class Lab:
+    """A `streamlit run` server that logs each script run (bench/server_runs.py) and one Chromium tab."""
+
+    def __init__(self, workdir: Path) -> None:
+        from playwright.sync_api import sync_playwright
+
+        from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_app
+
+        self.log = workdir / "runs.jsonl"
+        self.server = start_app(f"sqlite:///{workdir / 'progress.db'}", workdir,
+                                launcher=("bench/server_runs.py",), env={"MOE_LAB_RUN_LOG": str(self.log)})
+        self._pw = sync_playwright().start()
+        try:
+            self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            self.page = self._browser.new_page(viewport=VIEWPORT)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._pw.stop()  # closes the browser too
+        self.server.stop()
+
+    def open_lesson(self, lesson: int) -> None:
+        from tests.e2e.conftest import goto
+
+        goto(self.page, f"{self.server.url}/{Path(PAGES[lesson]).stem.split('_', 1)[1]}?learner=bench",
+             timeout_ms=180_000)  # fmt: skip
+        self.check(f"lesson {lesson}")
+
+    def check(self, where: str) -> None:
+        errors = self.page.locator('[data-testid="stException"]')
+        if errors.count():
+            raise RuntimeError(f"{where}: {errors.first.inner_text()}")
+
+    def change(self, case: Case, value: Any, forward: bool) -> tuple[float, bool]:
+        """Set the widget as a learner would; (server ms from request to rerun end, whole page rerun?)."""
+        from tests.e2e.conftest import wait_for_app_idle
+
+        before = len(read_runs(self.log))
+        _operate(self.page.locator(f".st-key-{case.key}").first, case, value, forward)
+        wait_for_app_idle(self.page)
+        runs = read_runs(self.log, before)
+        for _ in range(20):  # a run that ended as the idle check passed may still be writing its line
+            if runs:
+                break
+            time.sleep(0.1)
+            runs = read_runs(self.log, before)
+        if not runs:
+            raise RuntimeError(f"{case.key}={value!r}: the change did not rerun anything")
+        self.check(f"{case.key}={value!r}")
+        ms = (max(r["ended"] for r in runs) - min(r["received"] for r in runs)) * 1e3
+        return ms, any(not r["fragments"] for r in runs)
 
 
-def change(at: AppTest, case: Case, value: Any) -> float:
-    """Set the widget to `value` and return how long `at.run()` took, in ms."""
-    widget = getattr(at, case.kind)(key=case.key)
-    if case.kind == "button":
-        widget.click()
-    elif case.kind == "text_input":
-        widget.input(value)
+def _operate(box: Any, case: Case, value: Any, forward: bool) -> None:
+    """One widget change in the browser (Streamlit 1.67's DOM; `box` is the keyed element)."""
+    if case.kind in ("slider", "select_slider"):
+        a, b = case.values
+        towards_b = b > a if forward else a > b
+        box.locator('input[type="range"]').press("ArrowRight" if towards_b else "ArrowLeft")
+    elif case.kind == "selectbox":
+        combo = box.get_by_role("combobox")  # react-aria: ArrowDown opens the list
+        combo.focus()
+        combo.press("ArrowDown")
+        box.page.get_by_role("option", name=case.shown(value), exact=True).click()
+    elif case.kind in ("text_input", "number_input"):
+        field = box.locator("input")
+        field.fill(str(value))
+        field.press("Enter")
+    elif case.kind == "segmented_control":
+        box.get_by_role("radio", name=str(value), exact=True).click()
+    elif case.kind in ("toggle", "button"):
+        box.locator("label" if case.kind == "toggle" else "button").first.click()
     else:
-        widget.set_value(value)
-    t0 = time.perf_counter()
-    at.run()
-    ms = (time.perf_counter() - t0) * 1e3
-    _check(at, f"{case.key}={value!r}")
-    return ms
+        raise ValueError(f"no browser action for widget kind {case.kind!r}")
 
 
-def time_rerun(at: AppTest, case: Case, repeats: int) -> list[float]:
+def time_reruns(lab: Lab, case: Case, repeats: int) -> tuple[list[float], bool]:
     a, b = case.values
-    at.run()  # a full rerun: the last widget's fragment rerun left only its panels in the tree
-    change(at, case, b)  # warm-up (not counted)
-    change(at, case, a)
-    samples = [change(at, case, b if i % 2 == 0 else a) for i in range(repeats)]
+    lab.change(case, b, True)  # warm-up (not counted): fills the lessons' caches
+    lab.change(case, a, False)
+    samples, page_rerun = [], False
+    for i in range(repeats):
+        ms, whole = lab.change(case, b if i % 2 == 0 else a, i % 2 == 0)
+        samples.append(ms)
+        page_rerun |= whole
     if repeats % 2:  # leave the page at its default for the next widget
-        change(at, case, a)
-    return samples
+        lab.change(case, a, False)
+    return samples, page_rerun
 
 
 def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -384,22 +448,29 @@ def time_work(case: Case, repeats: int) -> dict[str, float]:
 
 def measure(cases: list[Case], repeats: int) -> list[dict]:
     rows = []
-    for lesson in sorted({c.lesson for c in cases}):
-        at = open_lesson(lesson)
-        for case in (c for c in cases if c.lesson == lesson):
-            samples = time_rerun(at, case, repeats)
-            parts = time_work(case, repeats)
-            median, p95 = float(np.median(samples)), float(np.percentile(samples, 95))
-            other = median - sum(parts.values())
-            rows.append({"lesson": lesson, "widget": case.key, "median_ms": median, "p95_ms": p95, **parts,
-                         "other_st": other, "over": median > TARGET_MEDIAN_MS or p95 > TARGET_P95_MS,
-                         "samples_ms": samples})  # fmt: skip
-            print(_line(rows[-1]), flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench_app_") as tmp:
+        lab = Lab(Path(tmp))
+        try:
+            for lesson in sorted({c.lesson for c in cases}):
+                lab.open_lesson(lesson)
+                for case in (c for c in cases if c.lesson == lesson):
+                    samples, page_rerun = time_reruns(lab, case, repeats)
+                    parts = time_work(case, repeats)
+                    median, p95 = float(np.median(samples)), float(np.percentile(samples, 95))
+                    rows.append({"lesson": lesson, "widget": case.key, "median_ms": median, "p95_ms": p95,
+                                 **parts, "other_st": median - sum(parts.values()),
+                                 "scope": "page" if page_rerun else "fragment",
+                                 "over": median > TARGET_MEDIAN_MS or p95 > TARGET_P95_MS,
+                                 "samples_ms": samples})  # fmt: skip
+                    print(_line(rows[-1]), flush=True)
+        finally:
+            lab.close()
     return rows
 
 
-HEADER = ("lesson", "widget", "median", "p95", "model", "figure", "to_dict", "to_json", "other st", "")
-WIDTHS = (6, 22, 7, 7, 7, 7, 7, 7, 8, 4)
+HEADER = ("lesson", "widget", "scope", "median", "p95", "model", "figure", "to_dict", "to_json", "other st",
+          "")
+WIDTHS = (6, 22, 8, 7, 7, 7, 7, 7, 7, 8, 4)
 
 
 def _line(row: dict | None) -> str:
@@ -408,15 +479,16 @@ def _line(row: dict | None) -> str:
     else:
         nums = [row[k] for k in ("median_ms", "p95_ms", "model", "figure", "to_dict", "to_json", "other_st")]
         flag = "OVER" if row["over"] else "ok"
-        cells = (str(row["lesson"]), row["widget"], *(f"{n:.1f}" for n in nums), flag)
-    return " | ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
+        cells = (str(row["lesson"]), row["widget"], row["scope"], *(f"{n:.1f}" for n in nums), flag)
+    return " | ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w)
                       for i, (c, w) in enumerate(zip(cells, WIDTHS, strict=True)))  # fmt: skip
 
 
 def print_table(rows: list[dict], repeats: int) -> None:
-    print(f"\nServer-side rerun after a widget change (AppTest at.run()), ms, {repeats} changes each; "
+    print(f"\nServer-side time from a widget change to its re-rendered section (real server, Chromium), "
+          f"ms, {repeats} changes each; "
           f"target median <= {TARGET_MEDIAN_MS:g}, p95 <= {TARGET_P95_MS:g}. Stage columns are medians "
-          "of the pure work; 'other st' = rerun median minus them.")  # fmt: skip
+          "of the pure work; 'other st' = rerun median minus them; scope: what reran.")  # fmt: skip
     print(_line(None))
     print("-" * len(_line(None)))
     for row in rows:

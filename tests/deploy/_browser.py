@@ -27,7 +27,7 @@ from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     VIEWPORT,
-    _browser_missing_reason,
+    browser_missing_reason,
     screenshot,
     wait_for_app_idle,
 )
@@ -38,7 +38,7 @@ SCENARIO_TIMEOUT_S = 240.0  # one scenario, first page loads included, on a busy
 
 def require_browser() -> None:
     """Skip without Playwright/Chromium, except under CI, where that is a failure."""
-    reason = _browser_missing_reason()
+    reason = browser_missing_reason()
     if reason:
         missing_dependency(f"browser unavailable: {reason}")
 

@@ -68,12 +68,17 @@ class AppServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_app(db_url: str, log_dir: Path, port: int | None = None) -> AppServer:
-    """Spawn `streamlit run app.py` on 127.0.0.1 and wait until /_stcore/health says ok."""
+def start_app(db_url: str, log_dir: Path, port: int | None = None, *,
+              launcher: tuple[str, ...] = ("-m", "streamlit"), env: dict[str, str] | None = None,
+              ) -> AppServer:  # fmt: skip
+    """Spawn `streamlit run app.py` on 127.0.0.1 and wait until /_stcore/health says ok.
+
+    `launcher` replaces `-m streamlit` (bench/server_runs.py logs each run's server time);
+    `env` adds variables for the server."""
     port = port or free_port()
     log_path = log_dir / f"streamlit-{port}.log"
-    env = {**os.environ, "MOE_LAB_DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    env = {**os.environ, "MOE_LAB_DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", **(env or {})}
+    cmd = [sys.executable, *launcher, "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false"]
     t0 = time.perf_counter()
@@ -128,7 +133,7 @@ def restart_app(app_server: AppServer, tmp_path: Path):
 # --- the browser -------------------------------------------------------------------------------
 
 
-def _browser_missing_reason() -> str | None:
+def browser_missing_reason() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -140,7 +145,7 @@ def _browser_missing_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def browser():
-    reason = _browser_missing_reason()
+    reason = browser_missing_reason()
     if reason:
         missing_dependency(f"e2e browser unavailable: {reason}")
     from playwright.sync_api import sync_playwright
