@@ -21,6 +21,7 @@ from lessons.content_loader import (
     load_page_text,
     split_math,
 )
+from lessons.heap import freeze_startup_heap
 from lessons.quiz import QuizResult, render_quiz
 
 _log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def render_lesson(number: int) -> None:
     render_quiz(number, on_result)
     st.divider()
     _render_prev_next(number, learner)
+    freeze_startup_heap()  # after the first run: imports and models in place (see lessons/heap.py)
 
 
 def _render_goals(number: int) -> None:

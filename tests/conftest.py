@@ -20,6 +20,10 @@ except ImportError:  # pragma: no cover - torch is a hard requirement
 if "TRITON_INTERPRET" not in os.environ and not _HAS_CUDA:
     os.environ["TRITON_INTERPRET"] = "1"
 
+# The lessons build figures without Plotly's validation for speed; under test every figure is
+# validated (lessons/charts/common.py), in this process and in the app servers the tests start.
+os.environ.setdefault("MOE_LAB_CHECK_FIGURES", "1")
+
 
 def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device (run bench/gpu_check.sh on a GPU machine)")

@@ -17,7 +17,17 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lessons.charts.common import GREY, OKABE_ITO, PALETTE, SEQUENTIAL, TEXT, base_layout, color, figure
+from lessons.charts.common import (
+    GREY,
+    OKABE_ITO,
+    PALETTE,
+    SEQUENTIAL,
+    TEXT,
+    base_layout,
+    color,
+    figure,
+    trace,
+)
 
 MAX_POINTS = 300  # steps drawn per trace; longer runs are thinned (the last step always kept)
 
@@ -65,7 +75,8 @@ def load_bars(load: Sequence[float], *, title: str | None = None, height: int = 
     num_experts = len(load)
     fair = 1 / num_experts
     dead = [v < DEAD_FRACTION * fair for v in load]
-    bars = go.Bar(
+    bars = trace(
+        "bar",
         x=_expert_names(num_experts),
         y=list(load),
         marker={
@@ -159,7 +170,8 @@ def load_over_time(
     xs = [i + 1 for i in steps]
     num_experts = len(load_history[0]) if load_history else 0
     traces = [
-        go.Scatter(
+        trace(
+            "scatter",
             x=xs,
             y=[load_history[i][e] for i in steps],
             name=f"E{e}",
@@ -203,7 +215,8 @@ def loss_curve(
     for i, (name, loss) in enumerate(curves.items()):
         steps = thin(len(loss))
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[s + 1 for s in steps],
                 y=[loss[s] for s in steps],
                 name=name,
@@ -239,7 +252,8 @@ def domain_heatmap(
     """Domain × expert: each row is the share of a domain's tokens that went to each expert [M][E]."""
     num_experts = len(counts[0]) if counts else 0
     shares = [[c / max(1, sum(row)) for c in row] for row in counts]
-    heat = go.Heatmap(
+    heat = trace(
+        "heatmap",
         z=shares,
         x=_expert_names(num_experts),
         y=[f"domain {m}" for m in range(len(counts))],
@@ -286,7 +300,8 @@ def compare_runs(
         load, history = runs[name]
         fair = 1 / len(load)
         fig.add_trace(
-            go.Bar(
+            trace(
+                "bar",
                 x=_expert_names(len(load)),
                 y=list(load),
                 showlegend=False,
@@ -303,7 +318,8 @@ def compare_runs(
         steps = thin(len(history))
         for e in range(len(load)):
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=[s + 1 for s in steps],
                     y=[history[s][e] for s in steps],
                     mode="lines",
@@ -339,7 +355,8 @@ def seed_sweep(
 ) -> go.Figure:
     """Max expert share of every seed, one row of dots per method, with the 2/E "balanced" line."""
     traces = [
-        go.Scatter(
+        trace(
+            "scatter",
             x=list(values),
             y=[name] * len(values),
             mode="markers",

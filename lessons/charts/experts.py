@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from lessons.charts.common import GREY, TEXT, color
+from lessons.charts.common import GREY, TEXT, color, trace, unchecked_figure
 from lessons.charts.router import LEGEND_RIGHT, hline, styled_layout  # one-call figures, see there
 
 PAD_COLOR = "#E3E7ED"  # padding rows: lighter than GREY so real rows always stand out
@@ -48,10 +48,11 @@ def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], 
         for s in slots:
             xs += [float(s), float(position[s]), None]
             ys += [1.0, 0.0, None]
-        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line={"color": color(e), "width": 1.2},
+        traces.append(trace("scatter", x=xs, y=ys, mode="lines", line={"color": color(e), "width": 1.2},
                                  opacity=0.55, hoverinfo="skip", showlegend=False))  # fmt: skip
         custom = [[slot_labels[s], int(s), int(position[s])] for s in slots]
-        traces.append(go.Scatter(
+        traces.append(trace(
+            "scatter",
             x=np.concatenate([slots, position[slots]]), y=[1.0] * slots.size + [0.0] * slots.size,
             mode="markers", name=f"E{e} ({slots.size})",
             marker={"color": color(e), "size": 9, "line": {"color": TEXT, "width": 0.5}},
@@ -64,7 +65,7 @@ def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], 
         yaxis={"tickvals": [1, 0], "ticktext": ["token order", "sorted by expert"], "range": [-0.3, 1.3]},
         xaxis={"title": {"text": "slot position"}, "zeroline": False},
     )  # fmt: skip
-    return go.Figure(traces, layout)
+    return unchecked_figure(traces, layout)
 
 
 def block_grid(sorted_slot_ids: Sequence[int], block_expert_ids: Sequence[int], block_size: int,
@@ -86,7 +87,8 @@ def block_grid(sorted_slot_ids: Sequence[int], block_expert_ids: Sequence[int], 
             row = b * block_size + i
             hover[i, b] = (f"row {row}: padding (slot id {num_slots} = N, masked)" if pad[i, b]
                            else f"row {row}: slot {grid[i, b]}, {slot_labels[grid[i, b]]}")  # fmt: skip
-    heat = go.Heatmap(
+    heat = trace(
+        "heatmap",
         z=z, x=list(range(num_blocks)), y=list(range(block_size)), customdata=hover, xgap=3, ygap=1,
         hovertemplate="M-block %{x} (expert E%{text})<br>%{customdata}<extra></extra>",
         text=np.repeat(blocks[None, :], block_size, axis=0).astype(str), **_categorical(num_experts),
@@ -103,7 +105,7 @@ def block_grid(sorted_slot_ids: Sequence[int], block_expert_ids: Sequence[int], 
         yaxis={"autorange": "reversed", "title": {"text": f"row in block (B = {block_size})"}},
         margin={"t": 84 if title else 40},  # room for the title above the expert labels
     )  # fmt: skip
-    return go.Figure([heat], layout)
+    return unchecked_figure([heat], layout)
 
 
 def program_ids(num_pid_m: int, num_pid_n: int, group_m: int) -> np.ndarray:
@@ -129,7 +131,8 @@ def launch_grid(block_expert_ids: Sequence[int], valid_rows: Sequence[int], bloc
     info = np.array([[f"E{blocks[m]}, {valid[m]}/{block_size} real rows, columns {n * block_n}–"
                       f"{min(out_cols, (n + 1) * block_n) - 1}" for n in range(num_n)]
                      for m in range(blocks.size)], dtype=object).reshape(blocks.size, num_n)  # fmt: skip
-    heat = go.Heatmap(
+    heat = trace(
+        "heatmap",
         z=z, customdata=info, text=pids.astype(str), texttemplate="%{text}", xgap=2, ygap=2,
         hovertemplate="program %{text}: pid_m %{y}, pid_n %{x}<br>%{customdata}<extra></extra>",
         **_categorical(num_experts),
@@ -140,7 +143,7 @@ def launch_grid(block_expert_ids: Sequence[int], valid_rows: Sequence[int], bloc
         yaxis={"title": {"text": "M-block pid_m"}, "autorange": "reversed",
                "dtick": 1 if blocks.size <= 24 else None},
     )  # fmt: skip
-    return go.Figure([heat], layout)
+    return unchecked_figure([heat], layout)
 
 
 def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block_size: int,
@@ -151,10 +154,10 @@ def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
     y = [f"pid_m {m} → E{e}" for m, e in enumerate(blocks)]
     width = [3 if m == selected else 0 for m in range(blocks.size)]
     bars = [
-        go.Bar(y=y, x=valid, orientation="h", name="real rows", marker_color=[color(e) for e in blocks],
+        trace("bar", y=y, x=valid, orientation="h", name="real rows", marker_color=[color(e) for e in blocks],
                marker_line={"color": TEXT, "width": width},
                hovertemplate="%{y}: %{x} real rows<extra></extra>"),
-        go.Bar(y=y, x=block_size - valid, orientation="h", name="padding rows", marker_color=PAD_COLOR,
+        trace("bar", y=y, x=block_size - valid, orientation="h", name="padding rows", marker_color=PAD_COLOR,
                marker_pattern_shape="x", marker_line={"color": TEXT, "width": width},
                hovertemplate="%{y}: %{x} padding rows<extra></extra>"),
     ]  # fmt: skip
@@ -164,7 +167,7 @@ def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"range": [0, block_size]},  # rows of the tile; the legend names both parts
     )  # fmt: skip
-    return go.Figure(bars, layout)
+    return unchecked_figure(bars, layout)
 
 
 def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, title: str | None = None
@@ -174,9 +177,9 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     kept = np.asarray(kept, dtype=int)
     x = [f"E{e}" for e in range(routed.size)]
     bars = [
-        go.Bar(x=x, y=kept, name="kept", marker_color=[color(e) for e in range(routed.size)],
+        trace("bar", x=x, y=kept, name="kept", marker_color=[color(e) for e in range(routed.size)],
                hovertemplate="%{x}: %{y} slots kept<extra></extra>"),
-        go.Bar(x=x, y=routed - kept, name="dropped", marker_color=GREY, marker_pattern_shape="x",
+        trace("bar", x=x, y=routed - kept, name="dropped", marker_color=GREY, marker_pattern_shape="x",
                text=[str(d) if d else "" for d in routed - kept], textposition="outside",
                hovertemplate="%{x}: %{y} slots dropped<extra></extra>"),
     ]  # fmt: skip
@@ -185,14 +188,15 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     layout = styled_layout(title, 320, barmode="stack", shapes=[hline(capacity, TEXT)], annotations=[note],
                            legend=LEGEND_RIGHT,
                            yaxis={"title": {"text": "routed slots"}, "rangemode": "tozero"})  # fmt: skip
-    return go.Figure(bars, layout)
+    return unchecked_figure(bars, layout)
 
 
 def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str], *, title: str | None = None
                ) -> go.Figure:  # fmt: skip
     """Time per call on a log axis; `notes` (e.g. "interpreter") are printed beside each bar."""
     text = [f"{t:.3g} ms {n}".strip() for t, n in zip(ms, notes, strict=True)]
-    bar = go.Bar(
+    bar = trace(
+        "bar",
         y=list(labels), x=list(ms), orientation="h", text=text, textposition="auto",
         marker_color=[GREY if n else color(i) for i, n in enumerate(notes)],
         marker_pattern_shape=["/" if n else "" for n in notes],
@@ -200,4 +204,4 @@ def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str],
     )  # fmt: skip
     x_axis = {"type": "log", "title": {"text": "milliseconds per call (log scale)"}}
     layout = styled_layout(title, 90 + 50 * len(labels), yaxis={"autorange": "reversed"}, xaxis=x_axis)
-    return go.Figure([bar], layout)
+    return unchecked_figure([bar], layout)

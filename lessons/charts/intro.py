@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from lessons.charts.common import GREY, SEQUENTIAL, TEXT, color, figure, human_count
+from lessons.charts.common import GREY, SEQUENTIAL, TEXT, color, figure, human_count, trace
 
 
 def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str],
@@ -24,7 +24,7 @@ def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence
     if not len(labels) == len(values) == len(colors):
         raise ValueError("labels, values and colors must have the same length")
     text = [human_count(v, unit) for v in values]
-    bar = go.Bar(x=list(values), y=list(labels), orientation="h", marker_color=list(colors), text=text,
+    bar = trace("bar", x=list(values), y=list(labels), orientation="h", marker_color=list(colors), text=text,
                  textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False)
     return figure([bar], title=title, height=90 + 46 * len(labels),
                   yaxis={"autorange": "reversed"},  # first label on top, in reading order
@@ -37,7 +37,8 @@ def routing_heatmap(weights: np.ndarray, tokens: Sequence[str], *, title: str | 
     weights = np.asarray(weights, dtype=float)
     t, e = _check_weights(weights, tokens)
     text = [[f"{w:.2f}" if w > 0 else "" for w in row] for row in weights]
-    heat = go.Heatmap(
+    heat = trace(
+        "heatmap",
         z=weights, x=[f"E{i}" for i in range(e)], y=list(tokens), zmin=0.0, zmax=1.0,
         colorscale=SEQUENTIAL, text=text, texttemplate="%{text}", xgap=2, ygap=2,
         colorbar={"title": {"text": "gate<br>weight"}, "thickness": 12},
@@ -57,22 +58,25 @@ def routing_lines(weights: np.ndarray, tokens: Sequence[str], *, title: str | No
     weights = np.asarray(weights, dtype=float)
     t, e = _check_weights(weights, tokens)
     ty, ey = _spread(t), _spread(e)
-    traces: list[go.Scatter] = []
+    traces: list[dict] = []
     for i in range(t):
         for j in np.flatnonzero(weights[i] > 0):
             w = float(weights[i, j])
-            traces.append(go.Scatter(
+            traces.append(trace(
+                "scatter",
                 x=[0, 1], y=[ty[i], ey[j]], mode="lines", showlegend=False, opacity=0.35 + 0.65 * w,
                 line={"width": 1 + 9 * w, "color": color(int(j))},
                 hovertemplate=f"{tokens[i]} → E{j}: weight {w:.3f}<extra></extra>",
             ))
     load = (weights > 0).sum(axis=0)
-    traces.append(go.Scatter(
+    traces.append(trace(
+        "scatter",
         x=[0] * t, y=ty, mode="markers+text", text=list(tokens), textposition="middle left",
         marker={"size": 14, "color": "#FFFFFF", "line": {"color": TEXT, "width": 1.5}},
         hovertemplate="token %{text}<extra></extra>", showlegend=False,
     ))
-    traces.append(go.Scatter(
+    traces.append(trace(
+        "scatter",
         x=[1] * e, y=ey, mode="markers+text", textposition="middle right",
         text=[f"E{j} ({load[j]} token{'s' if load[j] != 1 else ''})" for j in range(e)],
         marker={"size": 18, "symbol": "square", "line": {"color": TEXT, "width": 1},
@@ -92,10 +96,11 @@ def timeline(dates: Sequence[str], labels: Sequence[str], details: Sequence[str]
         raise ValueError("dates, labels and details must have the same length")
     n = len(dates)
     levels = [(1.0 if i % 2 == 0 else -1.0) * (1.0 + 0.6 * ((i // 2) % 2)) for i in range(n)]
-    stems = go.Scatter(  # one trace for all stems: None breaks the line between them
+    stems = trace("scatter", # one trace for all stems: None breaks the line between them
         x=[v for x in range(n) for v in (x, x, None)], y=[v for y in levels for v in (0, y, None)],
         mode="lines", showlegend=False, line={"color": GREY, "width": 1}, hoverinfo="skip")
-    points = go.Scatter(
+    points = trace(
+        "scatter",
         x=list(range(n)), y=levels, mode="markers+text", text=list(labels),
         textposition=["top center" if y > 0 else "bottom center" for y in levels],
         marker={"size": 11, "color": [color(i % 7) for i in range(n)],  # 7: no black dot

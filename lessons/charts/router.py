@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import plotly.graph_objects as go
 
-from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, color, style
+from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, color, style, trace, unchecked_figure
 
 # Logits are signed: blue below zero, white at zero, orange above (both Okabe–Ito hues).
 DIVERGING: list[list[float | str]] = [[0.0, OKABE_ITO["blue"]], [0.5, "#FFFFFF"], [1.0, OKABE_ITO["orange"]]]
@@ -103,7 +103,8 @@ def router_heatmap(
     gate_line = "<br>gate weight g = %{customdata[2]}" if w is not None else ""
     experts = [f"E{e}" for e in range(num_experts)]
     chosen_t, chosen_e = np.nonzero(rank >= 0)
-    heat = go.Heatmap(
+    heat = trace(
+        "heatmap",
         z=values, x=experts, y=list(range(num_tokens)), customdata=custom, text=text,
         texttemplate="%{text}", xgap=2, ygap=2,
         hovertemplate=f"token %{{customdata[0]}} → expert %{{x}}<br>{name} = %{{z:.4f}}<br>"
@@ -111,7 +112,8 @@ def router_heatmap(
         colorbar={"title": {"text": "probability" if kind == "probability" else "logit"}, "thickness": 12},
         **_scale(values, kind),
     )  # fmt: skip
-    marks = go.Scatter(
+    marks = trace(
+        "scatter",
         x=[experts[e] for e in chosen_e], y=chosen_t.tolist(), mode="markers", name="chosen (top-k)",
         marker={"symbol": "square-open", "size": 26, "line": {"width": 2.5}, "color": TEXT}, hoverinfo="skip",
     )  # fmt: skip
@@ -123,7 +125,7 @@ def router_heatmap(
         legend={"y": -0.01, "yanchor": "top", "x": 0.0},  # below the rows, clear of the labels
         margin={"t": 84 if title else 40},  # room for the title above the expert labels
     )  # fmt: skip
-    return go.Figure([heat, marks], layout)
+    return unchecked_figure([heat, marks], layout)
 
 
 def _scale(values: np.ndarray, kind: str) -> dict:
@@ -144,21 +146,23 @@ def stage_bars(
     gate = np.zeros_like(probs)
     gate[list(topk_ids)] = list(weights)
     bars = [
-        go.Bar(x=experts, y=probs, name="softmax probability p", marker_color=OKABE_ITO["sky_blue"],
-               text=[f"{p:.3f}" for p in probs], textposition="outside",
-               hovertemplate="expert %{x}: p = %{y:.4f}<extra></extra>"),
-        go.Bar(x=experts, y=gate, name="gate weight g (chosen only)", marker_color=OKABE_ITO["vermillion"],
-               marker_pattern_shape="/", text=[f"{g:.3f}" if g else "" for g in gate],
-               textposition="outside", hovertemplate="expert %{x}: g = %{y:.4f}<extra></extra>"),
+        trace("bar", x=experts, y=probs, name="softmax probability p", marker_color=OKABE_ITO["sky_blue"],
+              text=[f"{p:.3f}" for p in probs], textposition="outside",
+              hovertemplate="expert %{x}: p = %{y:.4f}<extra></extra>"),
+        trace("bar", x=experts, y=gate, name="gate weight g (chosen only)",
+              marker_color=OKABE_ITO["vermillion"], marker_pattern_shape="/",
+              text=[f"{g:.3f}" if g else "" for g in gate],
+              textposition="outside", hovertemplate="expert %{x}: g = %{y:.4f}<extra></extra>"),
     ]  # fmt: skip
     layout = styled_layout(title, 320, barmode="group", legend=LEGEND_RIGHT,
                            yaxis={"range": [0, 1.15], "title": {"text": "value"}})  # fmt: skip
-    return go.Figure(bars, layout)
+    return unchecked_figure(bars, layout)
 
 
 def _expert_bars(counts: np.ndarray, label: str, unit: str, **axes: str) -> go.Bar:
     total = counts.sum()
-    return go.Bar(
+    return trace(
+        "bar",
         x=[f"E{e}" for e in range(counts.size)], y=counts, showlegend=False,
         marker_color=[color(e) for e in range(counts.size)], text=[f"{int(c)}" for c in counts],
         textposition="outside", customdata=counts / total if total else counts,
@@ -184,7 +188,7 @@ def load_bars(counts: Sequence[int], *, title: str | None = None, height: int = 
     }
     layout = styled_layout(title, height, shapes=shapes, annotations=[note],
                            yaxis={"title": {"text": "slots"}, "rangemode": "tozero"})  # fmt: skip
-    return go.Figure([_expert_bars(counts, "", "slots")], layout)
+    return unchecked_figure([_expert_bars(counts, "", "slots")], layout)
 
 
 def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = None) -> go.Figure:
@@ -206,13 +210,13 @@ def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = 
                             "xanchor": "center", "yanchor": "bottom", "showarrow": False})  # fmt: skip
     y_axis = {"title": {"text": "tokens processed"}, "rangemode": "tozero"}
     layout = styled_layout(title, 300, shapes=shapes, annotations=annotations, yaxis=y_axis, **layout_axes)
-    return go.Figure(traces, layout)
+    return unchecked_figure(traces, layout)
 
 
 def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: str | None = None) -> go.Figure:
     """How many tokens got 0, 1, 2, ... experts, one bar group per routing method."""
     bars = [
-        go.Bar(x=list(range(len(hist))), y=list(hist), name=name, marker_color=color(i),
+        trace("bar", x=list(range(len(hist))), y=list(hist), name=name, marker_color=color(i),
                text=[str(h) if h else "" for h in hist], textposition="outside",
                hovertemplate=f"{name}: %{{y}} tokens with %{{x}} experts<extra></extra>")
         for i, (name, hist) in enumerate(histograms.items())
@@ -220,4 +224,4 @@ def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: st
     layout = styled_layout(title, 280, barmode="group", legend=LEGEND_RIGHT,
                            xaxis={"title": {"text": "experts per token"}, "dtick": 1},
                            yaxis={"title": {"text": "tokens"}, "rangemode": "tozero"})  # fmt: skip
-    return go.Figure(bars, layout)
+    return unchecked_figure(bars, layout)

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, human_count, style
+from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, human_count, style, trace
 
 
 def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None], current: int,
@@ -23,7 +23,7 @@ def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None],
     values = [c if c else None for c in combinations]
     colours = [OKABE_ITO["blue"] if m == current else GREY for m in splits]
     text = [f"{c:.3g}" if c else "n/a" for c in combinations]
-    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colours, text=text, textposition="outside",
+    fig = go.Figure(trace("bar", x=labels, y=values, marker_color=colours, text=text, textposition="outside",
                            hovertemplate="%{x}: %{y:,} combinations<extra></extra>"))
     fig.update_yaxes(type="log", title="expert combinations per token (log)", exponentformat="power")
     fig.update_xaxes(title="split factor m (experts m·E of width F/m, top m·k)")
@@ -35,7 +35,8 @@ def specialisation_heatmap(shares: Sequence[Sequence[float]], title: str | None 
     m = np.asarray(shares, dtype=float)
     order = np.lexsort((-m.max(axis=0), m.argmax(axis=0)))  # group experts by their main domain
     m = m[:, order]
-    fig = go.Figure(go.Heatmap(
+    fig = go.Figure(trace(
+        "heatmap",
         z=m, x=[f"E{e}" for e in order], y=[f"domain {d}" for d in range(m.shape[0])],
         colorscale=SEQUENTIAL, zmin=0, zmax=max(float(m.max()), 1e-9),
         colorbar={"title": "share"},
@@ -49,7 +50,7 @@ def _traffic_trace(matrix: np.ndarray, zmax: float, fmt: str, show_scale: bool) 
     n = matrix.shape[0]
     names = [f"GPU {i}" for i in range(n)]
     text = [[format(v, fmt) for v in row] for row in matrix] if n <= 8 else None
-    return go.Heatmap(z=matrix, x=names, y=names, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
+    return trace("heatmap", z=matrix, x=names, y=names, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
                       text=text, texttemplate="%{text}" if text else None, showscale=show_scale,
                       colorbar={"title": "slots"},
                       hovertemplate="from %{y} to %{x}: %{z:.1f} slots<extra></extra>")
@@ -80,9 +81,9 @@ def rank_load_bars(received: Sequence[int], expected: Sequence[float], title: st
     # Highlight the straggler only when there is one (equal loads have no busiest GPU).
     busiest = int(load.argmax()) if load.size and load.max() > load.min() else -1
     colours = [OKABE_ITO["vermillion"] if i == busiest else OKABE_ITO["blue"] for i in range(load.size)]
-    fig = go.Figure(go.Bar(x=names, y=load, marker_color=colours, name="measured",
+    fig = go.Figure(trace("bar", x=names, y=load, marker_color=colours, name="measured",
                            hovertemplate="%{x}: %{y:.0f} slots<extra></extra>"))
-    fig.add_trace(go.Scatter(x=names, y=list(expected), mode="markers", name="expected",
+    fig.add_trace(trace("scatter", x=names, y=list(expected), mode="markers", name="expected",
                              marker={"symbol": "line-ew-open", "size": 26, "color": TEXT,
                                      "line": {"width": 2}},
                              hovertemplate="%{x}: %{y:.1f} expected<extra></extra>"))
@@ -112,8 +113,9 @@ def memory_bars(per_gpu: Mapping[int, Mapping[str, float]], current: int, capaci
     names = [f"G = {g}" for g in counts]
     fig = go.Figure()
     for key, label, colour in MEMORY_PARTS:
-        fig.add_trace(go.Bar(x=names, y=[per_gpu[g][key] for g in counts], name=label, marker_color=colour,
-                             marker_line_width=[3 if g == current else 0 for g in counts],
+        fig.add_trace(trace("bar", x=names, y=[per_gpu[g][key] for g in counts], name=label,
+                            marker_color=colour,
+                            marker_line_width=[3 if g == current else 0 for g in counts],
                              marker_line_color=TEXT,
                              hovertemplate=f"%{{x}}: {label} %{{y:.1f}} GB<extra></extra>"))
     fig.add_hline(y=capacity_gb, line_dash="dash", line_color=OKABE_ITO["vermillion"],
@@ -131,14 +133,15 @@ def flops_vs_memory(points: Sequence[Mapping[str, float | str]], highlight: str 
     and costs 2N FLOPs per token, so GB and GFLOPs coincide; an MoE sits below by total/active.
     """
     top = max([1.0] + [float(p["weights_gb"]) for p in points]) * 1.5
-    fig = go.Figure(go.Scatter(x=[1, top], y=[1, top], mode="lines", showlegend=False,
+    fig = go.Figure(trace("scatter", x=[1, top], y=[1, top], mode="lines", showlegend=False,
                                line={"dash": "dot", "color": GREY}, hoverinfo="skip"))
     fig.add_annotation(x=1.0, y=1.0, xref="x domain", yref="y domain", xanchor="right", yanchor="top",
                        text="dotted line: a dense model (GB = GFLOPs)", showarrow=False,
                        font={"color": GREY, "size": 12})
     for p in points:
         is_hi = p["name"] == highlight
-        fig.add_trace(go.Scatter(
+        fig.add_trace(trace(
+            "scatter",
             x=[p["weights_gb"]], y=[p["gflops"]], mode="markers+text" if is_hi else "markers",
             name=str(p["name"]), text=[str(p["name"]).split("/")[-1]], textposition="top left",
             showlegend=False,
