@@ -77,7 +77,13 @@ def trace(kind: str, **props: Any) -> dict:
 
 
 def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:
-    """`go.Figure(data, layout)` without Plotly's per-property validation (see CHECK_FIGURES)."""
+    """`go.Figure(data, layout)` without Plotly's per-property validation (see CHECK_FIGURES).
+
+    NOTE: an empty template. Without one Plotly copies its default template into every figure
+    (half of a 14 kB dispatch chart's spec, 0.9 ms of build and to_dict), and Streamlit's chart
+    theme replaces that template in the browser anyway.
+    """
+    layout = {"template": {}, **layout}
     if CHECK_FIGURES:
         return go.Figure(data=list(data), layout=layout)
     return go.Figure(data=list(data), layout=layout, _validate=False)
