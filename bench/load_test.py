@@ -5,7 +5,8 @@
     python bench/load_test.py --url http://127.0.0.1:8080   # an existing server or nginx
 
 Each learner has its own browser context (its own Streamlit session) and, until time is up,
-goes round the course: open a lesson, move two of its sliders (each move timed from the key
+goes round the course: open a lesson (by URL the first time, then by its sidebar link, as a
+learner moves through the course), move two of its sliders (each move timed from the key
 press to the first change of a chart in the page, measured in the browser), take the quiz once,
 and on Lesson 4 train the model. Reported: p50/p95/max of widget change -> updated chart, errors
 (exception elements, lost connections, console errors), "busy, try again" answers (counted apart:
@@ -37,6 +38,7 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)  # importing page code ou
 
 from bench.load_server import RssSampler, start_server, stop_server  # noqa: E402
 from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)
+from lessons.content_loader import LESSONS  # noqa: E402
 from lessons.quiz import Quiz, load_quiz  # noqa: E402
 
 CHROMIUM = os.environ.get("MOE_LAB_CHROMIUM", "/usr/bin/chromium")
@@ -100,10 +102,23 @@ async def wait_idle(page, timeout_ms: int = STEP_TIMEOUT_MS, settle_ms: int = 15
 
 
 async def open_lesson(page, url: str, timeout_ms: int = 60_000) -> float:
-    """Load a lesson and wait for its whole first run (the quiz at the bottom drawn, then idle);
-    returns the seconds that took."""
+    """Load a lesson by URL and wait for its whole first run (the quiz at the bottom drawn, then
+    idle); returns the seconds that took."""
     start = time.perf_counter()
     await page.goto(url, wait_until="domcontentloaded")
+    await page.get_by_role("button", name="Submit answers").wait_for(timeout=timeout_ms)
+    await wait_idle(page, timeout_ms)
+    return time.perf_counter() - start
+
+
+async def follow_link(page, lesson: int, timeout_ms: int = 60_000) -> float:
+    """Go to a lesson as a learner does once the course is open: its link in the sidebar (the
+    page changes over the same connection; the app shell is not loaded again)."""
+    info = LESSONS[lesson - 1]
+    links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] a')
+    start = time.perf_counter()
+    await links.filter(has=page.locator("p", has_text=f"{lesson}. {info.title}")).first.click()
+    await page.get_by_role("heading", name=info.title, level=1).wait_for(timeout=timeout_ms)
     await page.get_by_role("button", name="Submit answers").wait_for(timeout=timeout_ms)
     await wait_idle(page, timeout_ms)
     return time.perf_counter() - start
@@ -157,7 +172,9 @@ async def take_quiz(page, quiz: Quiz, stats: Stats) -> None:
 
 
 async def train(page, stats: Stats) -> None:
-    """Press Train; count a "busy" answer, else wait for the run to finish (Stop button gone)."""
+    """Pick a seed of its own (or every learner gets the first run from the cache), press Train;
+    count a "busy" answer, else wait for the run to finish (Stop button gone)."""
+    await page.locator(".st-key-balance_seed input").fill(str(random.randrange(10_000)))
     start = time.perf_counter()
     await page.get_by_role("button", name="Train").click()
     deadline, seen_running = start + TRAIN_TIMEOUT_MS / 1000, False
@@ -220,10 +237,11 @@ async def learner(browser, base: str, index: int, deadline: float, stats: Stats,
             lesson = order[(index + turn) % len(order)]
             turn += 1
             try:
-                url = f"{base}/{LESSON_PATHS[lesson]}?learner={name}"
-                if lesson == 4:  # a seed of its own, or every learner gets the first run from the cache
-                    url += f"&balance_seed={random.randrange(10_000)}"
-                stats.page_s.append(await open_lesson(page, url))
+                if turn == 1:  # the course opens once, by URL; then the learner follows links
+                    url = f"{base}/{LESSON_PATHS[lesson]}?learner={name}"
+                    stats.page_s.append(await open_lesson(page, url))
+                else:
+                    stats.page_s.append(await follow_link(page, lesson))
                 stats.pages += 1
                 for label in SLIDERS.get(lesson, []):
                     for key in ("ArrowRight", "ArrowLeft"):
