@@ -93,19 +93,25 @@ def timing_table(repeat: int) -> None:
 
 
 def sweep(seeds: int, extra: dict[str, dict]) -> None:
+    """Issue 6's bars per setting; the loss ratio is the mean final loss over the collapsed run's."""
     print(
-        "\n| setting | collapsed | balanced | max share per seed | dead experts per seed | mean final loss |"
+        "\n| setting | collapsed | balanced | max share per seed | dead experts per seed | mean final loss "
+        "| ratio to none |"
     )
-    print("|---|---|---|---|---|---|")
-    settings = {mode: {"balance": mode} for mode in BALANCE_MODES} | extra
+    print("|---|---|---|---|---|---|---|")
+    names = {"aux-loss": f"aux-loss α={TrainConfig.aux_coef:g} (default)"}
+    settings = {names.get(mode, mode): {"balance": mode} for mode in BALANCE_MODES} | extra
+    none_loss = None
     for name, kwargs in settings.items():
         results = [train(TrainConfig(seed=s, **kwargs)) for s in range(seeds)]
         maxes = " ".join(f"{r.stats.max_load:.2f}" for r in results)
         dead = " ".join(str(r.stats.dead_experts) for r in results)
         mean_loss = statistics.fmean(r.final_loss for r in results)
+        none_loss = none_loss or mean_loss  # "none" comes first
         print(
             f"| {name} | {sum(is_collapsed(r.stats) for r in results)}/{seeds} | "
-            f"{sum(is_balanced(r.stats) for r in results)}/{seeds} | {maxes} | {dead} | {mean_loss:.3f} |"
+            f"{sum(is_balanced(r.stats) for r in results)}/{seeds} | {maxes} | {dead} | {mean_loss:.3f} "
+            f"| {mean_loss / none_loss:.2f}x |"
         )
 
 
@@ -130,6 +136,7 @@ def main() -> None:
             {
                 "aux-loss α=0.01": {"balance": "aux-loss", "aux_coef": 0.01},
                 "aux-loss α=0.1": {"balance": "aux-loss", "aux_coef": 0.1},
+                "aux-loss α=0.3": {"balance": "aux-loss", "aux_coef": 0.3},
             },
         )
 

@@ -184,8 +184,9 @@ def charts_panel() -> None:
     poll(MAIN, draw_main)
     poll(COMPARE, draw_compare)
     st.caption(
-        "Without balancing one expert takes over within the first hundred steps; with it every expert keeps "
-        "its share. Compare the final task losses too: the bias costs nothing here, the auxiliary loss does."
+        "Without balancing half or more of the experts starve, usually within the first hundred steps; "
+        "with it every expert keeps its share. Compare the final task losses too: the experts are tiny, "
+        "so a balanced run, which uses all of them, usually ends lower."
     )
 
 

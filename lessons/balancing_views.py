@@ -154,15 +154,25 @@ def explain_run(result: TrainResult) -> str:
             if rival
             else ""
         )
-        return (
+        head = (
             f"**What happened: collapse.** Expert E{winner} won: {took}now it gets {s.max_load:.0%} of "
-            f"the tokens and {s.dead_experts} of {len(s.load)} experts are dead. **Why:** every token "
-            f"carries the same shift and every domain's target the same shared map. E{winner} fitted that "
-            f"shared part best, so the task gradient raised its score along the shared shift, for "
-            f"*every* token. Its gate row now points along that shift (cosine {cosine:.2f}; a random "
-            f"direction in {cfg.hidden_size} dimensions gives about ±{rand:.2f}), which alone lifts its "
-            f"logit by {lead:+.1f} on every token. The experts it starved got no tokens, so no gradient, "
-            f"and never caught up.{race}"
+            f"the tokens and {s.dead_experts} of {len(s.load)} experts are dead. "
+        )
+        if cosine < 2 * rand:  # several experts split the tokens; none of them owns the shared shift
+            return head + (
+                f"**Why:** no single expert won the shared part this time (E{winner}'s gate row has "
+                f"cosine {cosine:.2f} with the shared shift; a random direction in {cfg.hidden_size} "
+                f"dimensions gives about ±{rand:.2f}). A few early leaders each kept the tokens they "
+                f"started with, and the experts they starved got no tokens, so no gradient, and never "
+                f"caught up.{race}"
+            )
+        return head + (
+            f"**Why:** every token carries the same shift and every domain's target the same shared map. "
+            f"E{winner} fitted that shared part best, so the task gradient raised its score along the "
+            f"shared shift, for *every* token. Its gate row now points along that shift (cosine "
+            f"{cosine:.2f}; a random direction in {cfg.hidden_size} dimensions gives about ±{rand:.2f}), "
+            f"which alone lifts its logit by {lead:+.1f} on every token. The experts it starved got no "
+            f"tokens, so no gradient, and never caught up.{race}"
         )
     how = {
         "aux-loss": f"the auxiliary loss (α = {cfg.aux_coef:g}) pushed probability away from busy experts",
@@ -170,11 +180,17 @@ def explain_run(result: TrainResult) -> str:
         "none": "nothing balanced it, yet this seed's shared direction did not win",
     }[cfg.balance]
     verdict = "stayed balanced" if is_balanced(s) else "is uneven but did not collapse"
+    kept = "balancing kept every expert in use" if cfg.balance != "none" else "the others kept their tokens"
+    owner = (
+        f"The busiest expert's gate row has cosine {cosine:.2f} with the shared shift, so no expert owns the "
+        f"shared part: compare a collapsed run, where that cosine is large."
+        if cosine < 2 * rand  # 2x what a random direction gives
+        else f"The busiest expert's gate row has cosine {cosine:.2f} with the shared shift: it learned to "
+        f"key on the shared part, as a collapse's winner does, yet {kept}."
+    )
     return (
         f"**What happened: the load {verdict}** (max share {s.max_load:.2f}, {s.dead_experts} dead): {how}. "
-        f"The busiest expert's gate row has cosine {cosine:.2f} with the shared shift, so no expert owns the "
-        f"shared part: compare a collapsed run, where that cosine is large. The heatmap shows where each "
-        f"domain went instead."
+        f"{owner} The heatmap shows where each domain went instead."
     )
 
 

@@ -65,11 +65,14 @@ def wait_for_step_after(page, step: int, timeout_ms: int = RUN_MS) -> int:
 
 
 def test_stop_a_live_run(page, app_server: AppServer) -> None:
-    # 16 experts, top-2, 2000 steps: long enough (~10 s alone) that Stop lands mid-run.
-    goto(
-        page,
-        f"{app_server.url}/Load_Balancing?balance_steps=2000&balance_seed=3&balance_experts=16&balance_topk=2",
+    # 16 experts, top-2, 2000 steps, with the bias, router noise, z-loss and a capacity limit: the
+    # slowest run the form allows (~6 s alone, measured), so Stop lands mid-run. Without the extras it
+    # took ~4 s, and the run could end before the screenshot was taken and Stop clicked.
+    query = (
+        "balance_steps=2000&balance_seed=3&balance_experts=16&balance_topk=2"
+        "&balance_mode=aux-free&balance_noise=1&balance_zloss=1&balance_cf=1.25"
     )
+    goto(page, f"{app_server.url}/Load_Balancing?{query}")
     train(page)
     stop = page.get_by_role("button", name="Stop")
     stop.wait_for(timeout=RUN_MS)

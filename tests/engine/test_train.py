@@ -87,12 +87,14 @@ def test_with_balancing_most_seeds_stay_balanced(sweep, mode: str) -> None:
 
 
 @pytest.mark.slow
-def test_balancing_costs_little_loss_or_none(sweep) -> None:
+@pytest.mark.parametrize("mode", ["aux-loss", "aux-free"])
+def test_balancing_costs_at_most_10_percent_of_task_loss(sweep, mode: str) -> None:
+    """Issue 6's loss bar, on the mean held-out task MSE over the 10 seeds (not per seed: one seed's
+    loss is noisy). Measured: both methods end *below* the collapsed runs (0.88x each), because the
+    experts are too small for one of them to fit every domain (moe_core.model.TinyMoEConfig)."""
     collapsed_loss = statistics.fmean(r["final_loss"] for r in sweep["none"])
-    # Issue 6's bar (≤ 10% above the collapsed runs) holds for the loss-free bias; the Switch loss
-    # measured 1.28x here (its gradient fights the task's: the lesson says so), so it gets a looser guard.
-    assert statistics.fmean(r["final_loss"] for r in sweep["aux-free"]) <= 1.10 * collapsed_loss
-    assert statistics.fmean(r["final_loss"] for r in sweep["aux-loss"]) <= 1.50 * collapsed_loss
+    balanced_loss = statistics.fmean(r["final_loss"] for r in sweep[mode])
+    assert balanced_loss <= 1.10 * collapsed_loss, (balanced_loss, collapsed_loss)
 
 
 @pytest.mark.slow
@@ -197,7 +199,7 @@ def test_training_applies_the_bias_update_after_every_step() -> None:
 
 
 def test_recovery_brings_dead_experts_back() -> None:
-    collapsed_run = train(TrainConfig(seed=1, steps=150))
+    collapsed_run = train(TrainConfig(seed=2, steps=150))  # seed 2 collapses fast: 6 dead by step 150
     assert is_collapsed(collapsed_run.stats) and collapsed_run.stats.dead_experts >= 5
     recovered = continue_training(collapsed_run, TrainConfig(balance="aux-free", steps=300))
     assert recovered.stats.dead_experts == 0 and is_balanced(recovered.stats), recovered.stats
