@@ -1,7 +1,11 @@
 """Helpers of bench/load_test.py: start a loopback MoE Lab server, and sample a server's memory.
 
-Peak memory is read from Linux's /proc: VmRSS sampled a few times a second over the whole process
-tree, and the kernel's own high-water mark (VmHWM) of each process, whichever is larger. For a
+Peak memory is read from Linux's /proc, sampled a few times a second over the whole process tree,
+two ways: the summed RSS (VmRSS, or the kernel's high-water mark VmHWM of each process, whichever
+is larger) — an upper bound that counts a page shared by a parent and its forked children once
+per process — and the summed PSS (/proc/PID/smaps_rollup: each shared page divided among the
+processes sharing it), which is the memory the tree really occupies. Lesson 5 forks its ranks
+from one subprocess, so the two differ exactly when they run. For a
 server given by URL the process is found from its listening port (/proc/net/tcp -> socket inode ->
 the process holding it), so this works for a server the script did not start, on the same machine.
 """
@@ -79,6 +83,16 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -135,12 +149,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 class RssSampler:
-    """Samples the summed RSS of a process tree on a thread; `stop()` returns the peak in MB.
-    `cpu_s` is the CPU time the tree used between `start()` and `stop()`."""
+    """Samples the summed RSS of a process tree on a thread; `stop()` returns the peak in MB,
+    `peak_pss_mb` the peak summed PSS. `cpu_s` is the CPU time the tree used between `start()`
+    and `stop()`."""
 
     def __init__(self, pid: int | None, every_s: float = 0.25) -> None:
         self.pid, self.every_s = pid, every_s
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self.cpu_s: float | None = None
         self._cpu0 = 0.0
         self._done = threading.Event()
@@ -168,7 +184,12 @@ class RssSampler:
             tree = _tree(self.pid)
             now = sum(_status_kb(p, "VmRSS") for p in tree)
             self.peak_kb = max(self.peak_kb, now, *(_status_kb(p, "VmHWM") for p in tree))
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in tree))
             self._done.wait(self.every_s)
+
+    @property
+    def peak_pss_mb(self) -> float | None:
+        return None if self.pid is None else self.peak_pss_kb / 1024
 
     def stop(self) -> float | None:
         if self.pid is None:

@@ -8,10 +8,13 @@ Each learner has its own browser context (its own Streamlit session) and, until 
 goes round the course: open a lesson (by URL the first time, then by its sidebar link, as a
 learner moves through the course), move two of its sliders (each move timed from the key
 press to the first change of a chart in the page, measured in the browser), take the quiz once,
-and on Lesson 4 train the model. Reported: p50/p95/max of widget change -> updated chart, errors
+and on Lesson 4 train the model, looking at the result for about --think seconds after each
+step (a class reads; --think 0 makes every learner act without pause). Reported: p50/p95/max
+of widget change -> updated chart, the seconds of Lesson 5's real expert-parallel runs, errors
 (exception elements, lost connections, console errors), "busy, try again" answers (counted apart:
 they are the server's cap on concurrent training working as designed), the server's peak RSS
-(its whole process tree: Lesson 5 starts rank processes) and its share of the machine's CPU — on
+(its whole process tree: Lesson 5 starts rank processes; summed RSS and summed PSS, see
+bench/load_server.py) and its share of the machine's CPU — on
 one machine the browsers compete with the server, and this says which of them the time went to.
 Traffic goes only to the given URL (loopback by default); every loop is bounded by --seconds.
 """
@@ -49,8 +52,12 @@ SLIDERS = {  # sliders whose every move redraws a chart, per lesson
     1: ["top-k: experts per token", "Experts per token k"],
     2: ["k (experts per token)", "temperature τ"],
     3: ["tokens in the batch T", "capacity factor CF"],
-    5: ["Top-k", "Router skew"],
+    5: ["Top-k", "Sequences per GPU"],
 }
+# Lesson 5's traffic sliders start a real expert-parallel run (a subprocess and its rank processes)
+# for every new setting: like Lesson 4's Train, a run that takes seconds by design, so it is timed
+# apart ("ep run") rather than as a chart redraw.
+RUN_SLIDERS = {"Top-k"}
 IDLE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
   return !!a && a.dataset.testScriptState === 'notRunning'
     && a.dataset.testConnectionState === 'CONNECTED'
@@ -73,6 +80,7 @@ TRAIN_TIMEOUT_MS = 90_000
 @dataclass
 class Stats:
     latencies_ms: list[float] = field(default_factory=list)  # widget change -> updated chart
+    ep_run_ms: list[float] = field(default_factory=list)  # Lesson 5 traffic slider -> run's chart
     quiz_ms: list[float] = field(default_factory=list)  # submit -> grade shown
     train_ms: list[float] = field(default_factory=list)  # Train -> final charts
     page_s: list[float] = field(default_factory=list)  # open a lesson -> its first run drawn
@@ -140,7 +148,8 @@ async def move_slider(page, label: str, key: str, stats: Stats) -> None:
     await page.keyboard.press(key)
     try:
         await page.wait_for_function("() => window.__tChart !== null", timeout=STEP_TIMEOUT_MS, polling=50)
-        stats.latencies_ms.append(await page.evaluate("() => window.__tChart - window.__t0"))
+        ms = await page.evaluate("() => window.__tChart - window.__t0")
+        (stats.ep_run_ms if label in RUN_SLIDERS else stats.latencies_ms).append(ms)
     except Exception:
         await page.evaluate("() => window.__obs && window.__obs.disconnect()")
         stats.note("timeouts", f"no chart changed after moving {label!r}")
@@ -224,7 +233,15 @@ def watch(page, stats: Stats, closing: list[bool]) -> None:
     page.on("websocket", on_socket)
 
 
-async def learner(browser, base: str, index: int, deadline: float, stats: Stats, delay: float) -> None:
+async def look(think_s: float) -> None:
+    """A learner reads what changed before the next action: `think_s` on average, jittered (0.5-1.5x)
+    so the class does not act in lockstep."""
+    if think_s > 0:
+        await asyncio.sleep(think_s * random.uniform(0.5, 1.5))
+
+
+async def learner(browser, base: str, index: int, deadline: float, stats: Stats, delay: float,
+                  think_s: float = 0.0) -> None:  # fmt: skip
     await asyncio.sleep(delay)
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
@@ -243,12 +260,15 @@ async def learner(browser, base: str, index: int, deadline: float, stats: Stats,
                 else:
                     stats.page_s.append(await follow_link(page, lesson))
                 stats.pages += 1
+                await look(think_s)
                 for label in SLIDERS.get(lesson, []):
                     for key in ("ArrowRight", "ArrowLeft"):
                         if time.monotonic() < deadline:
                             await move_slider(page, label, key, stats)
+                            await look(think_s)
                 if lesson == 4 and time.monotonic() < deadline:
                     await train(page, stats)
+                    await look(think_s)
                 if lesson not in passed and time.monotonic() < deadline:
                     await take_quiz(page, load_quiz(lesson), stats)
                     passed.add(lesson)
@@ -267,20 +287,24 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def report(args, stats: Stats, rss_mb: float | None, wall_s: float, server_cpu_s: float | None) -> dict:
+def report(args, stats: Stats, rss_mb: float | None, pss_mb: float | None, wall_s: float,
+           server_cpu_s: float | None) -> dict:
     lat = stats.latencies_ms
     row = {
-        "learners": args.learners, "seconds": round(wall_s, 1), "slider_moves": len(lat),
+        "learners": args.learners, "think_s": args.think, "seconds": round(wall_s, 1),
+        "slider_moves": len(lat),
         "chart_p50_ms": round(pct(lat, 0.5), 1), "chart_p95_ms": round(pct(lat, 0.95), 1),
         "chart_max_ms": round(max(lat), 1) if lat else float("nan"),
         "page_p50_s": round(pct(stats.page_s, 0.5), 2), "page_max_s": round(max(stats.page_s, default=0), 2),
         "quiz_p50_ms": round(pct(stats.quiz_ms, 0.5), 1),
+        "ep_run_p50_s": round(pct(stats.ep_run_ms, 0.5) / 1e3, 2),
         "train_p50_s": round(pct(stats.train_ms, 0.5) / 1e3, 2),
         "pages": stats.pages, "quizzes": stats.quizzes, "trainings": stats.trainings, "busy": stats.busy,
         "errors": stats.exceptions + stats.disconnects + stats.console_errors,
         "exceptions": stats.exceptions, "disconnects": stats.disconnects,
         "console_errors": stats.console_errors, "timeouts": stats.timeouts, "deep_link_probes": stats.probes,
         "server_peak_rss_mb": round(rss_mb, 1) if rss_mb is not None else None,
+        "server_peak_pss_mb": round(pss_mb, 1) if pss_mb is not None else None,
         # Share of the machine's cores the server used: the rest went to the browsers (and others).
         "server_cpu_pct": (round(100 * server_cpu_s / wall_s / (os.cpu_count() or 1), 1)
                            if server_cpu_s is not None else None),
@@ -313,7 +337,7 @@ async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
         sampler.mark()
         start = time.monotonic()
         deadline = start + args.seconds
-        tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners)
+        tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners, args.think)
                  for i in range(args.learners)]
         # Bounded: a learner mid-step when time is up finishes that step, or is cancelled here.
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.seconds + 120)
@@ -330,6 +354,9 @@ def main() -> None:
     parser.add_argument("--server-pid", type=int, help="pid whose RSS to sample (found from --url's port)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-warmup", action="store_true", help="count the first visits too")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="seconds a learner looks at a page or chart before the next action, on "
+                             "average (default 2; 0 = act without pause, a stress test)")
     parser.add_argument("--ramp", type=float, default=8.0,
                         help="seconds over which learners arrive, as a class does (default 8)")
     args = parser.parse_args()
@@ -351,7 +378,7 @@ def main() -> None:
         rss_mb = sampler.stop()
         if server is not None:
             stop_server(server)
-    result = report(args, stats, rss_mb, wall, sampler.cpu_s)
+    result = report(args, stats, rss_mb, sampler.peak_pss_mb, wall, sampler.cpu_s)
     if args.json:
         args.json.write_text(json.dumps({"config": vars(args) | {"json": str(args.json)}, **result}, indent=2,
                                         default=str))

@@ -48,7 +48,7 @@ class TinyMoEConfig:
     hidden_size: int = 32  # D, the data's dimension
     # F per expert. Tiny on purpose: no expert can fit all 8 domains, so a collapsed router (one to
     # four experts alive) loses capacity and a balanced one uses all of it. Measured over 10 seeds,
-    # the balanced runs end at 0.85–0.88x the collapsed runs' task loss with F = 3; with F = 8 one expert
+    # the balanced runs end at 0.88x the collapsed runs' mean task loss with F = 3; with F = 8 one expert
     # fitted the task about as well as eight, so balancing could not help, and the Switch loss (whose
     # preference for a uniform router shrinks every top-1 output) cost 1.28–1.46x.
     expert_hidden: int = 3
