@@ -28,11 +28,22 @@ _log = logging.getLogger(__name__)
 BODY_FAILED = "This part of the lesson could not be shown"
 
 
+# Long lesson pages: let the browser skip style, layout and paint of the parts below the fold
+# until they scroll near (`content-visibility: auto`; `contain-intrinsic-size: auto` remembers
+# each part's real height once drawn, so the scroll bar does not jump).
+_PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > div {
+  content-visibility: auto; contain-intrinsic-size: auto 400px;
+}
+</style>"""
+
+
 def setup_page(title: str) -> None:
     """Page config shared by every page (must run before anything is drawn)."""
     # An emoji icon: a :material: one makes the browser fetch it from Google Fonts on every view.
     st.set_page_config(page_title=f"{title} · MoE Lab", page_icon="🎓",
                        layout="centered", initial_sidebar_state="expanded")
+    st.html(_PAGE_CSS)
 
 
 def render_lesson(number: int) -> None:

@@ -32,7 +32,9 @@ def test_rank_count_redraws_the_traffic_matrix(page, app_server: AppServer) -> N
     wait_for_app_idle(page, timeout_ms=FIRST_VISIT_MS)
     assert_no_exception(page)
     main = page.locator('[data-testid="stMain"]')
-    assert "Traffic of 4 ranks: 512 routed slots" in main.inner_text()
+    # textContent, not innerText: below the fold the page is not rendered until scrolled near
+    # (content-visibility: auto, lessons/lesson_page.py), and innerText is only the rendered text.
+    assert "Traffic of 4 ranks: 512 routed slots" in main.text_content()
     traffic_chart(page).scroll_into_view_if_needed()
     assert gpu_labels(page) == {f"GPU {i}" for i in range(4)}
     screenshot(page, "lesson5-4-ranks")
