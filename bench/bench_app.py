@@ -64,6 +64,7 @@ PAGES = {1: "pages/1_What_is_MoE.py", 2: "pages/2_The_Router.py", 3: "pages/3_Ex
 
 import plotly.graph_objects as go  # noqa: E402
 
+from bench.load_server import niced_browser  # noqa: E402
 from bench.server_runs import read_runs  # noqa: E402
 from lessons import experts as l3  # noqa: E402
 from lessons import experts_bench as l3b  # noqa: E402
@@ -344,14 +345,10 @@ class Lab:
         self.log = workdir / "runs.jsonl"
         self.server = start_app(f"sqlite:///{workdir / 'progress.db'}", workdir,
                                 launcher=("bench/server_runs.py",), env={"MOE_LAB_RUN_LOG": str(self.log)})
-        # The browser runs at the lowest CPU priority: a learner's browser is on another machine,
-        # and here its Plotly redraws would otherwise take the server's core mid-rerun.
-        niced = workdir / "chromium-niced"
-        niced.write_text(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n', encoding="utf-8")
-        niced.chmod(0o755)
         self._pw = sync_playwright().start()
-        try:
-            self._browser = self._pw.chromium.launch(executable_path=str(niced), args=CHROMIUM_ARGS)
+        try:  # at nice 19: see niced_browser
+            self._browser = self._pw.chromium.launch(executable_path=niced_browser(CHROMIUM, workdir),
+                                                     args=CHROMIUM_ARGS)
             self.page = self._browser.new_page(viewport=VIEWPORT)
         except Exception:
             self.close()

@@ -24,6 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def niced_browser(chromium: str, workdir: Path) -> str:
+    """A launcher that runs `chromium` at the lowest CPU priority (nice 19), for executable_path.
+
+    On this machine the browsers share two cores with the server; a learner's browser is on
+    another machine, so here it must not take the server's CPU in the middle of a rerun. The
+    browsers still get every cycle the server leaves, and their time is still counted in what
+    the benchmarks report as seen in the browser."""
+    path = workdir / "chromium-niced"
+    path.write_text(f'#!/bin/sh\nexec nice -n 19 {chromium} "$@"\n', encoding="utf-8")
+    path.chmod(0o755)
+    return str(path)
+
+
 @dataclass
 class Server:
     url: str
@@ -36,10 +49,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(repo: Path, db_url: str, log: Path, timeout_s: float = 90.0) -> Server:
+def start_server(repo: Path, db_url: str, log: Path, timeout_s: float = 90.0,
+                 run_log: Path | None = None) -> Server:
+    """A loopback server; with `run_log`, through bench/server_runs.py, which logs every script
+    run's server-side time there."""
     port = free_port()
     env = {**os.environ, "MOE_LAB_DATABASE_URL": db_url}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    launcher = ["-m", "streamlit"]
+    if run_log is not None:
+        env["MOE_LAB_RUN_LOG"] = str(run_log)
+        launcher = [str(repo / "bench" / "server_runs.py")]
+    cmd = [sys.executable, *launcher, "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false"]
     with log.open("wb") as out:

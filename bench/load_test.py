@@ -14,7 +14,8 @@ of widget change -> updated chart, the seconds of Lesson 5's real expert-paralle
 (exception elements, lost connections, console errors), "busy, try again" answers (counted apart:
 they are the server's cap on concurrent training working as designed), the server's peak RSS
 (its whole process tree: Lesson 5 starts rank processes; summed RSS and summed PSS, see
-bench/load_server.py) and its share of the machine's CPU — on
+bench/load_server.py), its own time per widget change and page run (a server it starts logs its
+runs through bench/server_runs.py) and its share of the machine's CPU — on
 one machine the browsers compete with the server, and this says which of them the time went to.
 Traffic goes only to the given URL (loopback by default); every loop is bounded by --seconds.
 """
@@ -39,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 logging.getLogger("streamlit").setLevel(logging.ERROR)  # importing page code outside a server warns
 
-from bench.load_server import RssSampler, start_server, stop_server  # noqa: E402
+from bench.load_server import RssSampler, niced_browser, start_server, stop_server  # noqa: E402
+from bench.server_runs import read_runs  # noqa: E402
 from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)
 from lessons.content_loader import LESSONS  # noqa: E402
 from lessons.quiz import Quiz, load_quiz  # noqa: E402
@@ -287,8 +289,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def server_side(run_log: Path | None, since: float) -> dict[str, float]:
+    """p50/p95 of the server's own time per widget change (fragment reruns) and per page run, from
+    bench/server_runs.py's log: the server's share of what the browsers waited for."""
+    if run_log is None:
+        return {}
+    runs = [r for r in read_runs(run_log) if r["received"] >= since]
+    widget = [1e3 * (r["ended"] - r["received"]) for r in runs if r["fragments"]]
+    page = [1e3 * (r["ended"] - r["received"]) for r in runs if not r["fragments"]]
+    return {"server_widget_p50_ms": round(pct(widget, 0.5), 1),
+            "server_widget_p95_ms": round(pct(widget, 0.95), 1),
+            "server_page_p50_ms": round(pct(page, 0.5), 1), "server_page_p95_ms": round(pct(page, 0.95), 1)}
+
+
 def report(args, stats: Stats, rss_mb: float | None, pss_mb: float | None, wall_s: float,
-           server_cpu_s: float | None) -> dict:
+           server_cpu_s: float | None, server: dict[str, float]) -> dict:
     lat = stats.latencies_ms
     row = {
         "learners": args.learners, "think_s": args.think, "seconds": round(wall_s, 1),
@@ -303,6 +318,7 @@ def report(args, stats: Stats, rss_mb: float | None, pss_mb: float | None, wall_
         "errors": stats.exceptions + stats.disconnects + stats.console_errors,
         "exceptions": stats.exceptions, "disconnects": stats.disconnects,
         "console_errors": stats.console_errors, "timeouts": stats.timeouts, "deep_link_probes": stats.probes,
+        **server,
         "server_peak_rss_mb": round(rss_mb, 1) if rss_mb is not None else None,
         "server_peak_pss_mb": round(pss_mb, 1) if pss_mb is not None else None,
         # Share of the machine's cores the server used: the rest went to the browsers (and others).
@@ -331,10 +347,13 @@ async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
 
     stats = Stats()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # At nice 19 (see niced_browser): the browsers get what the server leaves.
+        browser = await pw.chromium.launch(executable_path=niced_browser(CHROMIUM, Path(tempfile.mkdtemp())),
+                                           args=CHROMIUM_ARGS)
         if not args.no_warmup:
             await warm_up(browser, base)
         sampler.mark()
+        args.measured_from = time.monotonic()  # server runs logged before this were the warm-up
         start = time.monotonic()
         deadline = start + args.seconds
         tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners, args.think)
@@ -363,12 +382,13 @@ def main() -> None:
     if args.learners < 1 or args.seconds <= 0:
         parser.error("--learners and --seconds must be positive")
 
-    server = None
+    server, run_log = None, None
     if args.url:
         base = args.url.rstrip("/")
     else:
         tmp = Path(tempfile.mkdtemp(prefix="moe-lab-load-"))
-        server = start_server(REPO, f"sqlite:///{tmp / 'progress.db'}", tmp / "server.log")
+        run_log = tmp / "runs.jsonl"
+        server = start_server(REPO, f"sqlite:///{tmp / 'progress.db'}", tmp / "server.log", run_log=run_log)
         base = server.url
     sampler = RssSampler.for_url(base, args.server_pid)
     sampler.start()
@@ -378,7 +398,8 @@ def main() -> None:
         rss_mb = sampler.stop()
         if server is not None:
             stop_server(server)
-    result = report(args, stats, rss_mb, sampler.peak_pss_mb, wall, sampler.cpu_s)
+    result = report(args, stats, rss_mb, sampler.peak_pss_mb, wall, sampler.cpu_s,
+                    server_side(run_log, getattr(args, "measured_from", 0.0)))
     if args.json:
         args.json.write_text(json.dumps({"config": vars(args) | {"json": str(args.json)}, **result}, indent=2,
                                         default=str))

@@ -5,7 +5,8 @@ In a real server a widget inside an `st.fragment` reruns only that fragment; `Ap
 do that (it always reruns the whole page), so it overstates the wait. This launcher runs the real
 server and appends one JSON line per script run to the file named by `MOE_LAB_RUN_LOG`:
 
-    received   time.monotonic() when the server got the browser's rerun request (the widget change)
+    received   time.monotonic() when the server got the browser's rerun request (the widget change);
+               the run's start if the run was not asked for by the browser (a rerun of its own)
     started    when the script thread began the run
     ended      when the run finished: every element of the re-rendered section is queued to the
                browser (serialised protobuf), including any rerun the run itself asked for
@@ -32,21 +33,22 @@ def install(log_path: Path) -> None:
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
 
     lock = threading.Lock()
-    last_request = {"t": None}
+    last_request: dict[str, float] = {}  # session id -> when its latest rerun request arrived
     handle_backmsg, run_script = AppSession.handle_backmsg, ScriptRunner._run_script
 
     def timed_backmsg(self, msg) -> None:
         if msg.WhichOneof("type") == "rerun_script":
-            last_request["t"] = time.monotonic()
+            last_request[self.id] = time.monotonic()
         handle_backmsg(self, msg)
 
     def timed_run(self, rerun_data) -> None:
-        received, started = last_request["t"], time.monotonic()
+        received, started = last_request.pop(self._session_id, None), time.monotonic()
         try:
             run_script(self, rerun_data)
         finally:
             line = {"received": started if received is None else received, "started": started,
-                    "ended": time.monotonic(), "fragments": list(rerun_data.fragment_id_queue or [])}
+                    "ended": time.monotonic(), "fragments": list(rerun_data.fragment_id_queue or []),
+                    "session": self._session_id}
             with lock, log_path.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(line) + "\n")
 
