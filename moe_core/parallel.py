@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -229,7 +230,10 @@ def _choose_backend(world_size: int) -> tuple[str, str]:
     return "gloo", "spawn"
 
 
-def _rank_entry(rank: int, fn: Callable, world_size: int, port: int, backend: str, queue, args: tuple
+RENDEZVOUS = timedelta(seconds=30)
+
+
+def _rank_entry(rank: int, fn: Callable, world_size: int, ports, backend: str, queue, args: tuple
                 ) -> None:
     torch.set_num_threads(1)  # N ranks share the machine's cores: one intra-op thread each
     if sys.platform == "linux":
@@ -239,8 +243,11 @@ def _rank_entry(rank: int, fn: Callable, world_size: int, port: int, backend: st
     if backend == "nccl":
         device = torch.device("cuda", rank)
         torch.cuda.set_device(device)
-    store = dist.TCPStore("127.0.0.1", port, is_master=False)
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
+    port = ports.get()  # the parent opens the store only once every rank is forked (see launch)
+    # Rendezvous on loopback takes milliseconds; a rank that cannot join within RENDEZVOUS fails
+    # (and with it the run, with a message) instead of leaving the others waiting for minutes.
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=RENDEZVOUS)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=RENDEZVOUS)
     try:
         result = fn(rank, world_size, device, *args)
         queue.put((rank, pickle.dumps(result)))  # by value: the rank exits right after
@@ -258,10 +265,16 @@ def launch(fn: Callable[..., Any], world_size: int, *args: Any, timeout: float =
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
     backend, method = _choose_backend(world_size)
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-    queue = mp.get_context(method).SimpleQueue()
-    procs = mp.start_processes(_rank_entry, args=(fn, world_size, store.port, backend, queue, args),
+    context = mp.get_context(method)
+    queue, ports = context.SimpleQueue(), context.SimpleQueue()
+    procs = mp.start_processes(_rank_entry, args=(fn, world_size, ports, backend, queue, args),
                                nprocs=world_size, join=False, start_method=method)
+    # NOTE: the rendezvous store runs a server thread, so it is opened only after every rank is
+    # forked: a rank forked while that thread held a lock hung for good in its own TCPStore()
+    # (seen in CI: one rank stuck connecting, the others waiting in init_process_group).
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    for _ in range(world_size):
+        ports.put(store.port)
     results: dict[int, Any] = {}
     deadline = time.monotonic() + timeout
     while True:

@@ -49,7 +49,7 @@ def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], 
             xs += [float(s), float(position[s]), None]
             ys += [1.0, 0.0, None]
         traces.append(trace("scatter", x=xs, y=ys, mode="lines", line={"color": color(e), "width": 1.2},
-                                 opacity=0.55, hoverinfo="skip", showlegend=False))  # fmt: skip
+                            opacity=0.55, hoverinfo="skip", showlegend=False))  # fmt: skip
         custom = [[slot_labels[s], int(s), int(position[s])] for s in slots]
         traces.append(trace(
             "scatter",
@@ -155,11 +155,11 @@ def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
     width = [3 if m == selected else 0 for m in range(blocks.size)]
     bars = [
         trace("bar", y=y, x=valid, orientation="h", name="real rows", marker_color=[color(e) for e in blocks],
-               marker_line={"color": TEXT, "width": width},
-               hovertemplate="%{y}: %{x} real rows<extra></extra>"),
+              marker_line={"color": TEXT, "width": width},
+              hovertemplate="%{y}: %{x} real rows<extra></extra>"),
         trace("bar", y=y, x=block_size - valid, orientation="h", name="padding rows", marker_color=PAD_COLOR,
-               marker_pattern_shape="x", marker_line={"color": TEXT, "width": width},
-               hovertemplate="%{y}: %{x} padding rows<extra></extra>"),
+              marker_pattern_shape="x", marker_line={"color": TEXT, "width": width},
+              hovertemplate="%{y}: %{x} padding rows<extra></extra>"),
     ]  # fmt: skip
     layout = styled_layout(
         title, 170 + 24 * max(blocks.size, 3), barmode="stack",
@@ -178,10 +178,10 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     x = [f"E{e}" for e in range(routed.size)]
     bars = [
         trace("bar", x=x, y=kept, name="kept", marker_color=[color(e) for e in range(routed.size)],
-               hovertemplate="%{x}: %{y} slots kept<extra></extra>"),
+              hovertemplate="%{x}: %{y} slots kept<extra></extra>"),
         trace("bar", x=x, y=routed - kept, name="dropped", marker_color=GREY, marker_pattern_shape="x",
-               text=[str(d) if d else "" for d in routed - kept], textposition="outside",
-               hovertemplate="%{x}: %{y} slots dropped<extra></extra>"),
+              text=[str(d) if d else "" for d in routed - kept], textposition="outside",
+              hovertemplate="%{x}: %{y} slots dropped<extra></extra>"),
     ]  # fmt: skip
     note = {"text": f"capacity C = {capacity}", "xref": "paper", "x": 1, "y": capacity, "xanchor": "right",
             "yanchor": "bottom", "showarrow": False}  # fmt: skip

@@ -25,7 +25,7 @@ def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence
         raise ValueError("labels, values and colors must have the same length")
     text = [human_count(v, unit) for v in values]
     bar = trace("bar", x=list(values), y=list(labels), orientation="h", marker_color=list(colors), text=text,
-                 textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False)
+                textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False)
     return figure([bar], title=title, height=90 + 46 * len(labels),
                   yaxis={"autorange": "reversed"},  # first label on top, in reading order
                   xaxis={"title": {"text": f"parameters{' (' + unit + ')' if unit else ''}"},
@@ -96,7 +96,7 @@ def timeline(dates: Sequence[str], labels: Sequence[str], details: Sequence[str]
         raise ValueError("dates, labels and details must have the same length")
     n = len(dates)
     levels = [(1.0 if i % 2 == 0 else -1.0) * (1.0 + 0.6 * ((i // 2) % 2)) for i in range(n)]
-    stems = trace("scatter", # one trace for all stems: None breaks the line between them
+    stems = trace("scatter",  # one trace for all stems: None breaks the line between them
         x=[v for x in range(n) for v in (x, x, None)], y=[v for y in levels for v in (0, y, None)],
         mode="lines", showlegend=False, line={"color": GREY, "width": 1}, hoverinfo="skip")
     points = trace(

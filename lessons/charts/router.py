@@ -217,8 +217,8 @@ def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: st
     """How many tokens got 0, 1, 2, ... experts, one bar group per routing method."""
     bars = [
         trace("bar", x=list(range(len(hist))), y=list(hist), name=name, marker_color=color(i),
-               text=[str(h) if h else "" for h in hist], textposition="outside",
-               hovertemplate=f"{name}: %{{y}} tokens with %{{x}} experts<extra></extra>")
+              text=[str(h) if h else "" for h in hist], textposition="outside",
+              hovertemplate=f"{name}: %{{y}} tokens with %{{x}} experts<extra></extra>")
         for i, (name, hist) in enumerate(histograms.items())
     ]  # fmt: skip
     layout = styled_layout(title, 280, barmode="group", legend=LEGEND_RIGHT,

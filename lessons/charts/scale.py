@@ -24,7 +24,7 @@ def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None],
     colours = [OKABE_ITO["blue"] if m == current else GREY for m in splits]
     text = [f"{c:.3g}" if c else "n/a" for c in combinations]
     fig = go.Figure(trace("bar", x=labels, y=values, marker_color=colours, text=text, textposition="outside",
-                           hovertemplate="%{x}: %{y:,} combinations<extra></extra>"))
+                          hovertemplate="%{x}: %{y:,} combinations<extra></extra>"))
     fig.update_yaxes(type="log", title="expert combinations per token (log)", exponentformat="power")
     fig.update_xaxes(title="split factor m (experts m·E of width F/m, top m·k)")
     return style(fig, title=title, height=320)
@@ -51,9 +51,9 @@ def _traffic_trace(matrix: np.ndarray, zmax: float, fmt: str, show_scale: bool) 
     names = [f"GPU {i}" for i in range(n)]
     text = [[format(v, fmt) for v in row] for row in matrix] if n <= 8 else None
     return trace("heatmap", z=matrix, x=names, y=names, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
-                      text=text, texttemplate="%{text}" if text else None, showscale=show_scale,
-                      colorbar={"title": "slots"},
-                      hovertemplate="from %{y} to %{x}: %{z:.1f} slots<extra></extra>")
+                 text=text, texttemplate="%{text}" if text else None, showscale=show_scale,
+                 colorbar={"title": "slots"},
+                 hovertemplate="from %{y} to %{x}: %{z:.1f} slots<extra></extra>")
 
 
 def traffic_heatmaps(traffic: Sequence[Sequence[int]], expected: Sequence[Sequence[float]],
@@ -82,11 +82,11 @@ def rank_load_bars(received: Sequence[int], expected: Sequence[float], title: st
     busiest = int(load.argmax()) if load.size and load.max() > load.min() else -1
     colours = [OKABE_ITO["vermillion"] if i == busiest else OKABE_ITO["blue"] for i in range(load.size)]
     fig = go.Figure(trace("bar", x=names, y=load, marker_color=colours, name="measured",
-                           hovertemplate="%{x}: %{y:.0f} slots<extra></extra>"))
+                          hovertemplate="%{x}: %{y:.0f} slots<extra></extra>"))
     fig.add_trace(trace("scatter", x=names, y=list(expected), mode="markers", name="expected",
-                             marker={"symbol": "line-ew-open", "size": 26, "color": TEXT,
+                        marker={"symbol": "line-ew-open", "size": 26, "color": TEXT,
                                      "line": {"width": 2}},
-                             hovertemplate="%{x}: %{y:.1f} expected<extra></extra>"))
+                        hovertemplate="%{x}: %{y:.1f} expected<extra></extra>"))
     if load.size:
         fig.add_hline(y=float(load.mean()), line_dash="dot", line_color=GREY,
                       annotation_text="mean", annotation_position="top left")
@@ -116,8 +116,8 @@ def memory_bars(per_gpu: Mapping[int, Mapping[str, float]], current: int, capaci
         fig.add_trace(trace("bar", x=names, y=[per_gpu[g][key] for g in counts], name=label,
                             marker_color=colour,
                             marker_line_width=[3 if g == current else 0 for g in counts],
-                             marker_line_color=TEXT,
-                             hovertemplate=f"%{{x}}: {label} %{{y:.1f}} GB<extra></extra>"))
+                            marker_line_color=TEXT,
+                            hovertemplate=f"%{{x}}: {label} %{{y:.1f}} GB<extra></extra>"))
     fig.add_hline(y=capacity_gb, line_dash="dash", line_color=OKABE_ITO["vermillion"],
                   annotation_text=f"{capacity_gb:g} GB GPU", annotation_position="top right")
     fig.update_layout(barmode="stack")
@@ -134,7 +134,7 @@ def flops_vs_memory(points: Sequence[Mapping[str, float | str]], highlight: str 
     """
     top = max([1.0] + [float(p["weights_gb"]) for p in points]) * 1.5
     fig = go.Figure(trace("scatter", x=[1, top], y=[1, top], mode="lines", showlegend=False,
-                               line={"dash": "dot", "color": GREY}, hoverinfo="skip"))
+                          line={"dash": "dot", "color": GREY}, hoverinfo="skip"))
     fig.add_annotation(x=1.0, y=1.0, xref="x domain", yref="y domain", xanchor="right", yanchor="top",
                        text="dotted line: a dense model (GB = GFLOPs)", showarrow=False,
                        font={"color": GREY, "size": 12})
