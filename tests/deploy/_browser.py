@@ -126,7 +126,10 @@ def click_sidebar(page: Any, lesson: int) -> None:
 
 
 def main_text(page: Any) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
+    """The page's text, all of it: textContent, not innerText, because blocks below the fold are
+    not rendered until scrolled near (content-visibility: auto, lessons/lesson_page.py) and
+    innerText holds only rendered text."""
+    return page.locator('[data-testid="stMain"]').text_content() or ""
 
 
 def sidebar_text(page: Any) -> str:

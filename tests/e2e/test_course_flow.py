@@ -58,7 +58,7 @@ def answer_quiz(page, quiz: Quiz) -> None:
 def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     goto(page, app_server.url)
     assert_no_exception(page)
-    assert "0 / 5 completed" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "0 / 5 completed" in page.locator('[data-testid="stMain"]').text_content()
     screenshot(page, "home_first_visit")
 
     # The name prompt: the chosen name goes into the URL and is shown escaped.
@@ -66,7 +66,7 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     page.get_by_role("button", name="Start learning").click()
     wait_for_app_idle(page)
     page.wait_for_url(re.compile(r"learner=Ada"))
-    assert f"Learning as {LEARNER}" in page.locator('[data-testid="stMain"]').inner_text()
+    assert f"Learning as {LEARNER}" in page.locator('[data-testid="stMain"]').text_content()
     assert page.locator("b", has_text="e2e").count() == 0  # the <b> was not rendered as HTML
     screenshot(page, "home")
 
@@ -96,5 +96,5 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     # A server restart on the same database keeps it; the URL alone restores the learner.
     fresh = restart_app()
     goto(page, f"{fresh.url}/?learner=Ada+%3Cb%3Ee2e%3C%2Fb%3E")
-    assert "1 / 5 completed" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "1 / 5 completed" in page.locator('[data-testid="stMain"]').text_content()
     screenshot(page, "home_after_restart")

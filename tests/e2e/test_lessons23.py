@@ -99,6 +99,6 @@ def test_capacity_slider_and_benchmark_in_lesson3(page, app_server: AppServer) -
     assert table.count() == 1
     text = table.inner_text()
     assert "naive per-expert loop" in text and "sorted grouped path" in text
-    assert "Finished: 3 of 3" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "Finished: 3 of 3" in page.locator('[data-testid="stMain"]').text_content()
     assert_no_exception(page)
     screenshot(page, "lesson3_after_benchmark")
