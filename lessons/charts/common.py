@@ -59,13 +59,18 @@ def base_layout(*, title: str | None = None, height: int = 360) -> dict:
 CHECK_FIGURES = os.environ.get("MOE_LAB_CHECK_FIGURES") == "1"
 
 
+_UNDERSCORED = ("error_x", "error_y", "error_z")  # the only trace properties with "_" in their name
+
+
 def trace(kind: str, **props: Any) -> dict:
     """A trace as a dict, e.g. `trace("bar", x=..., marker_color=...)`; Plotly's "magic underscore"
-    names are expanded (`marker_line_width=1` -> {"marker": {"line": {"width": 1}}}) — no Plotly
-    property name contains an underscore."""
+    names are expanded (`marker_line_width=1` -> {"marker": {"line": {"width": 1}}}), as Plotly
+    does, keeping `error_x`/`error_y`/`error_z` whole."""
     out: dict[str, Any] = {"type": kind}
     for key, value in props.items():
-        *path, leaf = key.split("_")
+        head = next((u for u in _UNDERSCORED if key == u or key.startswith(u + "_")), None)
+        parts = [head, *key[len(head) + 1:].split("_")] if head else key.split("_")
+        *path, leaf = [p for p in parts if p]
         node = out
         for part in path:
             node = node.setdefault(part, {})

@@ -29,6 +29,8 @@ def test_a_misspelt_property_fails_under_test() -> None:
          go.Scatter(x=[0, 1], y=[1, 0], mode="lines", line={"dash": "dash"}, line_width=3)),
         (trace("heatmap", z=[[1, 2]], colorbar_title_text="p", hoverlabel_font_size=13),
          go.Heatmap(z=[[1, 2]], colorbar_title_text="p", hoverlabel_font_size=13)),
+        (trace("bar", x=[1], y=[2], error_y={"type": "data", "array": [0.1]}, error_y_color="red"),
+         go.Bar(x=[1], y=[2], error_y={"type": "data", "array": [0.1]}, error_y_color="red")),
     ],
 )  # fmt: skip
 def test_magic_underscores_expand_as_plotly_expands_them(ours: dict, plotly_own: go.BaseTraceType) -> None:
