@@ -342,7 +342,8 @@ async def warm_up(browser, base: str) -> None:
     await context.close()
 
 
-async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
+async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float, float]:
+    """(stats, wall seconds, time.monotonic() when the measured part began: after the warm-up)."""
     from playwright.async_api import async_playwright
 
     stats = Stats()
@@ -353,7 +354,6 @@ async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
         if not args.no_warmup:
             await warm_up(browser, base)
         sampler.mark()
-        args.measured_from = time.monotonic()  # server runs logged before this were the warm-up
         start = time.monotonic()
         deadline = start + args.seconds
         tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners, args.think)
@@ -362,7 +362,7 @@ async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float]:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.seconds + 120)
         wall = time.monotonic() - start
         await browser.close()
-    return stats, wall
+    return stats, wall, start
 
 
 def main() -> None:
@@ -393,13 +393,13 @@ def main() -> None:
     sampler = RssSampler.for_url(base, args.server_pid)
     sampler.start()
     try:
-        stats, wall = asyncio.run(run(args, base, sampler))
+        stats, wall, measured_from = asyncio.run(run(args, base, sampler))
     finally:
         rss_mb = sampler.stop()
         if server is not None:
             stop_server(server)
     result = report(args, stats, rss_mb, sampler.peak_pss_mb, wall, sampler.cpu_s,
-                    server_side(run_log, getattr(args, "measured_from", 0.0)))
+                    server_side(run_log, measured_from))
     if args.json:
         args.json.write_text(json.dumps({"config": vars(args) | {"json": str(args.json)}, **result}, indent=2,
                                         default=str))
