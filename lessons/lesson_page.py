@@ -55,7 +55,7 @@ def render_lesson(number: int) -> None:
     view = ui.load_progress(learner)
     ui.note_visit(learner, number)
     ui.show_notices(notices, view)
-    redraw_sidebar = ui.render_sidebar(learner, view)
+    ui.render_sidebar(learner, view)
 
     st.caption(f"Lesson {number} of {NUM_LESSONS}")
     st.title(info.title)
@@ -63,14 +63,12 @@ def render_lesson(number: int) -> None:
     _render_body(info.module)
     st.divider()
 
-    def on_result(result: QuizResult) -> None:
+    def on_result(result: QuizResult) -> str | None:
         notice = ui.record_result(learner, number, result.score, result.passed)
         view.apply(number, result.score, result.passed, unsaved=notice is not None)
-        redraw_sidebar()  # "k / 5 completed" counts this attempt at once
-        if notice:
-            st.warning(notice, icon=":material/cloud_off:")
+        return notice
 
-    render_quiz(number, on_result)
+    render_quiz(number, on_result, rerun_too=[ui.SIDEBAR])  # "k / 5 completed" counts it at once
     st.divider()
     _render_prev_next(number, learner)
     freeze_startup_heap()  # after the first run: imports and models in place (see lessons/heap.py)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,8 +150,15 @@ def grade(quiz: Quiz, answers: Mapping[str, Any]) -> QuizResult:
 # --- Streamlit -----------------------------------------------------------------------------
 
 
-def render_quiz(number: int, on_result: Callable[[QuizResult], None]) -> None:
-    """Draw lesson `number`'s quiz; call `on_result` once per submitted attempt."""
+def render_quiz(number: int, on_result: Callable[[QuizResult], str | None],
+                rerun_too: Sequence[str] = ()) -> None:
+    """Draw lesson `number`'s quiz; call `on_result` once per submitted attempt.
+
+    `on_result` records the result and returns a notice to show with it (or None). The quiz is
+    a keyed fragment: submitting reruns the quiz and the fragments named in `rerun_too` (the
+    sidebar's "k / 5 completed"), retrying reruns the quiz alone, and the lesson's charts above
+    it are not drawn again for nothing (a full rerun cost the browser about 1 s per submit).
+    """
     try:
         quiz = load_quiz(number)
     except QuizFormatError as e:
@@ -160,45 +167,101 @@ def render_quiz(number: int, on_result: Callable[[QuizResult], None]) -> None:
     if quiz is None:
         st.info("The quiz for this lesson is not written yet.")
         return
-    attempt_key, result_key = f"quiz{number}_attempt", f"quiz{number}_result"
-    attempt = st.session_state.setdefault(attempt_key, 0)
+    keys = _Keys(number)
+    st.fragment(_quiz_panel, key=keys.fragment)(quiz, keys, on_result, [keys.fragment, *rerun_too])
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """Session-state and fragment keys of one lesson's quiz."""
+
+    number: int
+
+    @property
+    def fragment(self) -> str:
+        return f"quiz{self.number}_panel"
+
+    @property
+    def attempt(self) -> str:
+        return f"quiz{self.number}_attempt"
+
+    @property
+    def result(self) -> str:
+        return f"quiz{self.number}_result"
+
+    @property
+    def notice(self) -> str:
+        return f"quiz{self.number}_notice"
+
+    def answer(self, attempt: int, q: Question) -> str:
+        return f"quiz{self.number}_{attempt}_{q.id}"
+
+
+def _quiz_panel(quiz: Quiz, keys: _Keys, on_result: Callable[[QuizResult], str | None],
+                rerun: list[str]) -> None:
+    attempt = st.session_state.setdefault(keys.attempt, 0)
     st.subheader(quiz.title)
     st.caption(f"{len(quiz.questions)} questions · pass with {quiz.pass_fraction:.0%} or more · "
                "retry as often as you like; your best score is kept.")
-    with st.form(f"quiz{number}_form_{attempt}", border=True):
-        answers = {q.id: _question_widget(q, i, f"quiz{number}_{attempt}_{q.id}")
-                   for i, q in enumerate(quiz.questions, start=1)}
-        submitted = st.form_submit_button("Submit answers", type="primary")
-    if submitted:
-        result = grade(quiz, answers)
-        st.session_state[result_key] = result
-        on_result(result)
-    result = st.session_state.get(result_key)
+    with st.form(f"quiz{keys.number}_form_{attempt}", border=True):
+        for i, q in enumerate(quiz.questions, start=1):
+            _question_widget(q, i, keys.answer(attempt, q))
+        st.form_submit_button("Submit answers", type="primary", on_click=_submit,
+                              args=(quiz, keys, attempt, on_result, rerun))
+    notice = st.session_state.get(keys.notice)
+    if notice:
+        st.warning(notice, icon=":material/cloud_off:")
+    result = st.session_state.get(keys.result)
     if result is not None:
         _show_feedback(quiz, result)
-        if st.button("Try again", key=f"quiz{number}_retry_{attempt}", icon=":material/replay:"):
-            st.session_state[attempt_key] = attempt + 1  # new widget keys = a blank form
-            del st.session_state[result_key]
-            st.rerun()
+        st.button("Try again", key=f"quiz{keys.number}_retry_{attempt}", icon=":material/replay:",
+                  on_click=_retry, args=(keys,))
 
 
-def _question_widget(q: Question, index: int, key: str) -> Any:
+def _submit(quiz: Quiz, keys: _Keys, attempt: int, on_result: Callable[[QuizResult], str | None],
+            rerun: list[str]) -> None:
+    """Form callback: grade the answers in session state, record the result, rerun `rerun`."""
+    answers = {q.id: _read_answer(q, keys.answer(attempt, q)) for q in quiz.questions}
+    result = grade(quiz, answers)
+    st.session_state[keys.result] = result
+    st.session_state[keys.notice] = on_result(result)
+    st.rerun(rerun)
+
+
+def _retry(keys: _Keys) -> None:
+    """Button callback: new widget keys, so the click's rerun of the quiz draws a blank form."""
+    st.session_state[keys.attempt] += 1
+    st.session_state.pop(keys.result, None)
+    st.session_state.pop(keys.notice, None)
+
+
+def _question_widget(q: Question, index: int, key: str) -> None:
     st.markdown(f"**Question {index}.** {q.prompt}")
     label = f"Answer to question {index}"
     if q.kind == "single":
-        choice = st.radio(label, range(len(q.choices)), format_func=q.choices.__getitem__,
-                          index=None, key=key, label_visibility="collapsed")
-        return choice
-    if q.kind == "multi":
+        st.radio(label, range(len(q.choices)), format_func=q.choices.__getitem__, index=None, key=key,
+                 label_visibility="collapsed")
+    elif q.kind == "multi":
         if "all that apply" not in q.prompt.lower():
             st.caption("Select all that apply.")
-        return [i for i, c in enumerate(q.choices) if st.checkbox(c, key=f"{key}_{i}")]
+        for i, c in enumerate(q.choices):
+            st.checkbox(c, key=f"{key}_{i}")
+    elif q.kind == "truefalse":
+        st.radio(label, TRUE_FALSE, index=None, key=key, horizontal=True, label_visibility="collapsed")
+    else:
+        st.number_input(label, value=None, format="%g", step=None, key=key, placeholder="Type a number",
+                        label_visibility="collapsed")
+
+
+def _read_answer(q: Question, key: str) -> Any:
+    """The answer `_question_widget(q, ..., key)` holds, in the form `grade` takes."""
+    state = st.session_state
+    if q.kind == "multi":
+        return [i for i in range(len(q.choices)) if state.get(f"{key}_{i}")]
+    value = state.get(key)
     if q.kind == "truefalse":
-        picked = st.radio(label, TRUE_FALSE, index=None, key=key, horizontal=True,
-                          label_visibility="collapsed")
-        return None if picked is None else picked == "True"
-    return st.number_input(label, value=None, format="%g", step=None, key=key,
-                           placeholder="Type a number", label_visibility="collapsed")
+        return None if value is None else value == "True"
+    return value
 
 
 def _show_feedback(quiz: Quiz, result: QuizResult) -> None:

@@ -288,20 +288,20 @@ def status_of(view: ProgressView, lesson: int) -> str:
     return "passed" if s.passed else "tried" if s.attempts or s.best_score else "new"
 
 
-def render_sidebar(learner: Learner, view: ProgressView) -> Callable[[], None]:
+SIDEBAR = "sidebar"  # the sidebar's fragment key: a quiz result reruns it by this name
+
+
+def render_sidebar(learner: Learner, view: ProgressView) -> None:
     """Progress bar, "k / 5 completed", links to every lesson with its status, glossary.
 
-    Drawn first, so the navigation is there while a heavy lesson body still computes; returns a
-    function that redraws it in place (after a quiz result changes the count).
+    Drawn first, so the navigation is there while a heavy lesson body still computes. It is a
+    keyed fragment: a quiz result redraws it with `st.rerun([..., SIDEBAR])` from the quiz's
+    callback, without rerunning the lesson. (A fragment writing into a sidebar slot drawn
+    outside it broke Streamlit's frontend now and then on page changes: "Cannot set a node at a
+    delta path".) The fragment reruns with this run's `view`, which a result updates in place.
     """
-    slot = st.sidebar.empty()
-
-    def draw() -> None:
-        with slot.container():
-            _sidebar_body(learner, view)
-
-    draw()
-    return draw
+    with st.sidebar:
+        st.fragment(_sidebar_body, key=SIDEBAR)(learner, view)
 
 
 def _sidebar_body(learner: Learner, view: ProgressView) -> None:

@@ -14,6 +14,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lessons import progress
+from tests import apptest_pages
+
+apptest_pages.install()  # fragment reruns resolve page links, as in a real session
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "app.py")

@@ -15,7 +15,9 @@ from streamlit.testing.v1 import AppTest
 from lessons.content_loader import lesson_info
 from lessons.lesson_page import BODY_FAILED
 from lessons.quiz import load_quiz
+from tests import apptest_pages
 
+apptest_pages.install()  # fragment reruns resolve page links, as in a real session
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120  # a first lesson run imports torch and plotly; the machine is shared
 

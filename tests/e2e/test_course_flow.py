@@ -86,8 +86,17 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     assert quiz is not None, "lessons/quizzes/lesson1.toml is missing"
     answer_quiz(page, quiz)
     page.get_by_text("Lesson passed").wait_for()
+    assert_no_exception(page)  # the quiz is a fragment that also redraws the sidebar
     assert "1 / 5 completed" in sidebar_text(page)
     screenshot(page, "lesson1_quiz_passed")
+
+    # Trying again blanks the form (a rerun of the quiz alone) and keeps the pass.
+    page.get_by_role("button", name="Try again").click()
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    assert page.get_by_text("Lesson passed").count() == 0
+    page.get_by_role("button", name="Submit answers").wait_for()
+    assert "1 / 5 completed" in sidebar_text(page)
 
     page.reload(wait_until="domcontentloaded")
     wait_for_app_idle(page)
