@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 logging.getLogger("streamlit").setLevel(logging.ERROR)  # importing page code outside a server warns
 
-from bench.load_server import RssSampler, niced_browser, start_server, stop_server  # noqa: E402
+from bench.load_server import RssSampler, machine_cpu_ticks, niced_browser, start_server, stop_server  # noqa: E402
 from bench.server_runs import read_runs  # noqa: E402
 from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)
 from lessons.content_loader import LESSONS  # noqa: E402
@@ -82,6 +82,7 @@ TRAIN_TIMEOUT_MS = 90_000
 @dataclass
 class Stats:
     latencies_ms: list[float] = field(default_factory=list)  # widget change -> updated chart
+    moves: list[tuple[float, str, float]] = field(default_factory=list)  # (when, slider, ms): when it lags
     ep_run_ms: list[float] = field(default_factory=list)  # Lesson 5 traffic slider -> run's chart
     quiz_ms: list[float] = field(default_factory=list)  # submit -> grade shown
     train_ms: list[float] = field(default_factory=list)  # Train -> final charts
@@ -96,6 +97,9 @@ class Stats:
     timeouts: int = 0
     probes: int = 0  # Streamlit's base-path probes at deep links (404s by design, not errors)
     messages: dict[str, int] = field(default_factory=dict)  # distinct message -> times seen
+    opened: list[tuple[float, int, float]] = field(default_factory=list)  # (when, lesson, seconds)
+    started: float = 0.0  # time.monotonic() when the measured part began
+    cpu_ticks: tuple[int, ...] = (0, 0, 0)  # the machine's (busy, niced, total) ticks over that part
 
     def note(self, kind: str, text: str) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
@@ -152,6 +156,7 @@ async def move_slider(page, label: str, key: str, stats: Stats) -> None:
         await page.wait_for_function("() => window.__tChart !== null", timeout=STEP_TIMEOUT_MS, polling=50)
         ms = await page.evaluate("() => window.__tChart - window.__t0")
         (stats.ep_run_ms if label in RUN_SLIDERS else stats.latencies_ms).append(ms)
+        stats.moves.append((round(time.monotonic() - stats.started, 1), label, round(ms, 1)))
     except Exception:
         await page.evaluate("() => window.__obs && window.__obs.disconnect()")
         stats.note("timeouts", f"no chart changed after moving {label!r}")
@@ -256,11 +261,13 @@ async def learner(browser, base: str, index: int, deadline: float, stats: Stats,
             lesson = order[(index + turn) % len(order)]
             turn += 1
             try:
+                opened = time.monotonic() - stats.started
                 if turn == 1:  # the course opens once, by URL; then the learner follows links
                     url = f"{base}/{LESSON_PATHS[lesson]}?learner={name}"
                     stats.page_s.append(await open_lesson(page, url))
                 else:
                     stats.page_s.append(await follow_link(page, lesson))
+                stats.opened.append((round(opened, 1), lesson, round(stats.page_s[-1], 2)))
                 stats.pages += 1
                 await look(think_s)
                 for label in SLIDERS.get(lesson, []):
@@ -324,13 +331,17 @@ def report(args, stats: Stats, rss_mb: float | None, pss_mb: float | None, wall_
         # Share of the machine's cores the server used: the rest went to the browsers (and others).
         "server_cpu_pct": (round(100 * server_cpu_s / wall_s / (os.cpu_count() or 1), 1)
                            if server_cpu_s is not None else None),
+        # The whole machine's, and the niced browsers' part of it: is the machine saturated?
+        "machine_cpu_pct": round(100 * stats.cpu_ticks[0] / max(stats.cpu_ticks[2], 1), 1),
+        "browsers_cpu_pct": round(100 * stats.cpu_ticks[1] / max(stats.cpu_ticks[2], 1), 1),
     }
     print("| " + " | ".join(row) + " |")
     print("|" + "---|" * len(row))
     print("| " + " | ".join(str(v) for v in row.values()) + " |")
     for message, times in sorted(stats.messages.items(), key=lambda kv: -kv[1]):
         print(f"  - {times}x {message}")
-    return {**row, "messages": stats.messages, "latencies_ms": [round(v, 1) for v in lat]}
+    return {**row, "messages": stats.messages, "latencies_ms": [round(v, 1) for v in lat],
+            "moves": stats.moves, "opened": stats.opened}
 
 
 async def warm_up(browser, base: str) -> None:
@@ -354,13 +365,15 @@ async def run(args, base: str, sampler: RssSampler) -> tuple[Stats, float, float
         if not args.no_warmup:
             await warm_up(browser, base)
         sampler.mark()
-        start = time.monotonic()
+        stats.cpu_ticks = machine_cpu_ticks()
+        start = stats.started = time.monotonic()
         deadline = start + args.seconds
         tasks = [learner(browser, base, i, deadline, stats, args.ramp * i / args.learners, args.think)
                  for i in range(args.learners)]
         # Bounded: a learner mid-step when time is up finishes that step, or is cancelled here.
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.seconds + 120)
         wall = time.monotonic() - start
+        stats.cpu_ticks = tuple(b - a for a, b in zip(stats.cpu_ticks, machine_cpu_ticks(), strict=True))
         await browser.close()
     return stats, wall, start
 
@@ -390,6 +403,10 @@ def main() -> None:
         run_log = tmp / "runs.jsonl"
         server = start_server(REPO, f"sqlite:///{tmp / 'progress.db'}", tmp / "server.log", run_log=run_log)
         base = server.url
+    # The learners' side runs at nice 19 from here on, like their browsers: this script and the
+    # Playwright driver it starts act for people on other machines, and polling eight pages costs
+    # a tenth of a core. Times are taken inside the pages, so this delays no measurement.
+    os.nice(19)
     sampler = RssSampler.for_url(base, args.server_pid)
     sampler.start()
     try:
