@@ -9,6 +9,7 @@ must also offer its numbers as a table or as hover text, so colour never carries
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,14 +82,88 @@ def trace(kind: str, **props: Any) -> dict:
     return out
 
 
+# --- margins ----------------------------------------------------------------------------------
+# Plotly.js draws a figure, finds that tick labels, axis titles or a colour bar need more margin
+# than the layout gives ("automargin"), and then draws the whole figure a second time. With the
+# 10 px base margins every lesson figure took that second pass, on every slider move: about a
+# third of each chart's browser time (profiled: Plots.doAutoMargin, 84 of 206 ms per move of
+# Lesson 3's batch slider). `reserve_margins` asks up front for about what the labels need, so
+# the first pass fits; automargin stays on, so a label longer than the estimate still fits
+# (at the old price of a second pass).
+CHAR_PX = 7.0  # mean width of a label character at the 13 px figure font (fitted to the lessons in Chromium)
+TICK_PX = 22  # height of a row of x tick labels, with its standoff
+SLACK_PX = 8  # a pass short by 2 px costs as much as one short by 50
+TITLE_PX = 30  # an axis title's line, with its standoff
+
+
+def _chars(text: Any) -> int:
+    lines = re.sub(r"<(?!br)[^>]*>", "", str(text)).split("<br>")
+    return max((len(line) for line in lines), default=0)
+
+
+def _axis(layout: dict, name: str) -> dict:
+    axis = layout.get(name)
+    return axis if isinstance(axis, dict) else {}
+
+
+def _tick_chars(data: Sequence[Any], axis: dict, letter: str) -> int:
+    """Characters in the widest tick label of the x or y axis (0 when it shows none)."""
+    if axis.get("visible") is False or axis.get("showticklabels") is False:
+        return 0
+    if axis.get("ticktext") is not None:
+        return max((_chars(t) for t in axis["ticktext"]), default=0)
+    labels = [v for tr in data if tr.get(f"{letter}axis", letter) == letter
+              for v in (tr.get(letter) if tr.get(letter) is not None else ()) if isinstance(v, str)]
+    return max((_chars(v) for v in labels), default=0) if labels else 5  # numbers: "0.125", "1,000"
+
+
+def _title_px(axis: dict) -> int:
+    title = axis.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return TITLE_PX if text and axis.get("visible") is not False else 0
+
+
+def _colorbar_px(data: Sequence[Any]) -> int:
+    """Width a heatmap's colour bar takes on the right (0 without one)."""
+    widest = 0
+    for tr in data:
+        if tr.get("type") != "heatmap" or tr.get("showscale") is False:
+            continue
+        bar = tr.get("colorbar") or {}
+        title = bar.get("title")
+        text = title.get("text") if isinstance(title, dict) else title
+        widest = max(widest, int(bar.get("thickness", 30)) + 30 + CHAR_PX * max(4, _chars(text or "")))
+    return int(widest)
+
+
+def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
+    """`layout["margin"]` raised to what the axes' labels and a colour bar will need."""
+    margin = dict(layout.get("margin") or {})
+    data = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
+    x, y = _axis(layout, "xaxis"), _axis(layout, "yaxis")
+    left = 12 + CHAR_PX * _tick_chars(data, y, "y") + _title_px(y) if y.get("visible") is not False else 0
+    x_px = (TICK_PX if _tick_chars(data, x, "x") else 0) + _title_px(x)
+    if x.get("visible") is False:
+        x_px = 0
+    side = "t" if x.get("side") == "top" else "b"
+    # SLACK_PX: a few pixels to spare on each side the labels push.
+    need = {"l": int(left) + SLACK_PX if left else 0, side: int(x_px) + 12 + SLACK_PX // 2 if x_px else 0,
+            # The last x tick label hangs past the plot's right edge by half its width.
+            "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
+    for key, px in need.items():
+        margin[key] = max(int(margin.get(key, 0)), px)
+    return margin
+
+
 def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:
-    """`go.Figure(data, layout)` without Plotly's per-property validation (see CHECK_FIGURES).
+    """`go.Figure(data, layout)` without Plotly's per-property validation (see CHECK_FIGURES),
+    with margins reserved for its labels (see reserve_margins).
 
     NOTE: an empty template. Without one Plotly copies its default template into every figure
     (half of a 14 kB dispatch chart's spec, 0.9 ms of build and to_dict), and Streamlit's chart
     theme replaces that template in the browser anyway.
     """
-    layout = {"template": {}, **layout}
+    layout = {"template": {}, **layout, "margin": reserve_margins(data, layout)}
     if CHECK_FIGURES:
         return go.Figure(data=list(data), layout=layout)
     return go.Figure(data=list(data), layout=layout, _validate=False)
@@ -111,8 +186,11 @@ def figure(data: Sequence[Any], *, title: str | None = None, height: int = 360, 
 
 
 def style(fig: go.Figure, *, title: str | None = None, height: int = 360) -> go.Figure:
-    """Apply `base_layout` to an existing figure in place (slower than `figure`; for convenience)."""
+    """Apply `base_layout` to an existing figure in place (slower than `figure`; for convenience),
+    with margins reserved for its labels (see reserve_margins)."""
     fig.update_layout(base_layout(title=title, height=height))
+    spec = fig.to_plotly_json()
+    fig.update_layout(margin=reserve_margins(spec["data"], spec["layout"]))
     return fig
 
 

@@ -23,7 +23,17 @@ from functools import lru_cache
 import numpy as np
 import plotly.graph_objects as go
 
-from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, color, style, trace, unchecked_figure
+from lessons.charts.common import (
+    GREY,
+    OKABE_ITO,
+    SEQUENTIAL,
+    TEXT,
+    base_layout,
+    color,
+    style,
+    trace,
+    unchecked_figure,
+)
 
 # Logits are signed: blue below zero, white at zero, orange above (both Okabe–Ito hues).
 DIVERGING: list[list[float | str]] = [[0.0, OKABE_ITO["blue"]], [0.5, "#FFFFFF"], [1.0, OKABE_ITO["orange"]]]
@@ -35,6 +45,7 @@ LEGEND_RIGHT = {"x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}  #
 def _base(has_title: bool) -> dict:
     layout = style(go.Figure(), title="title" if has_title else None).layout.to_plotly_json()
     layout.pop("template", None)
+    layout["margin"] = base_layout(title="title" if has_title else None)["margin"]  # reserved per figure
     return layout
 
 
