@@ -92,6 +92,7 @@ def trace(kind: str, **props: Any) -> dict:
 # (at the old price of a second pass).
 CHAR_PX = 7.0  # mean width of a label character at the 13 px figure font (fitted to the lessons in Chromium)
 TICK_PX = 22  # height of a row of x tick labels, with its standoff
+LEGEND_ROW_PX = 40  # one row of a horizontal legend outside the plot, with its gap
 SLACK_PX = 8  # a pass short by 2 px costs as much as one short by 50
 TITLE_PX = 30  # an axis title's line, with its standoff
 
@@ -150,9 +151,29 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     need = {"l": int(left) + SLACK_PX if left else 0, side: int(x_px) + 12 + SLACK_PX // 2 if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
+    legend = _legend_side(data, layout)
+    if legend == "below":
+        need["b"] += LEGEND_ROW_PX
+    elif legend == "above" and not layout.get("title"):
+        need["t"] = max(need.get("t", 0), LEGEND_ROW_PX + 6)
     for key, px in need.items():
         margin[key] = max(int(margin.get(key, 0)), px)
     return margin
+
+
+def _legend_side(data: Sequence[Any], layout: dict) -> str | None:
+    """Where a horizontal legend sits outside the plot ("above", "below"), if one is shown:
+    Plotly shows it for two or more named traces (or when the layout asks)."""
+    if layout.get("showlegend") is False:
+        return None
+    entries = sum(1 for tr in data if tr.get("showlegend") is not False and tr.get("type") != "heatmap")
+    if entries < (1 if layout.get("showlegend") else 2):
+        return None
+    legend = layout.get("legend") if isinstance(layout.get("legend"), dict) else {}
+    if legend.get("orientation") != "h":
+        return None
+    y = legend.get("y", 1.02)
+    return "above" if y >= 1 else "below" if y < 0 else None
 
 
 def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:
@@ -189,6 +210,11 @@ def style(fig: go.Figure, *, title: str | None = None, height: int = 360) -> go.
     """Apply `base_layout` to an existing figure in place (slower than `figure`; for convenience),
     with margins reserved for its labels (see reserve_margins)."""
     fig.update_layout(base_layout(title=title, height=height))
+    return reserve_in_place(fig)
+
+
+def reserve_in_place(fig: go.Figure) -> go.Figure:
+    """`reserve_margins` for a figure built with go objects (after its layout is final)."""
     spec = fig.to_plotly_json()
     fig.update_layout(margin=reserve_margins(spec["data"], spec["layout"]))
     return fig

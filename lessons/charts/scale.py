@@ -13,7 +13,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lessons.charts.common import GREY, OKABE_ITO, SEQUENTIAL, TEXT, human_count, style, trace
+from lessons.charts.common import (
+    GREY,
+    OKABE_ITO,
+    SEQUENTIAL,
+    TEXT,
+    human_count,
+    reserve_in_place,
+    style,
+    trace,
+)
 
 
 def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None], current: int,
@@ -97,7 +106,7 @@ def rank_load_bars(received: Sequence[int], expected: Sequence[float], title: st
 def _legend_below(fig: go.Figure) -> go.Figure:
     """Move the legend under the plot, where it cannot collide with the title."""
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0})
-    return fig
+    return reserve_in_place(fig)  # room for it below, drawn in one pass
 
 
 MEMORY_PARTS = (("experts", "routed experts (1/G each)", OKABE_ITO["blue"]),

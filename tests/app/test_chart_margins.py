@@ -3,7 +3,7 @@ one pass instead of drawing, growing the margins (automargin) and drawing again.
 
 from __future__ import annotations
 
-from lessons.charts.common import CHAR_PX, figure, reserve_margins, trace
+from lessons.charts.common import CHAR_PX, LEGEND_ROW_PX, figure, reserve_margins, trace
 
 
 def test_long_category_labels_get_a_wider_left_margin_than_numbers() -> None:
@@ -30,3 +30,12 @@ def test_a_builders_own_margin_is_never_reduced() -> None:
     margin = fig.layout.margin
     assert margin.t == 84 and margin.l == 300
     assert margin.b > 10  # raised from the 10 px base for the x tick labels
+
+
+def test_a_legend_outside_the_plot_gets_room_only_when_plotly_shows_it() -> None:
+    below = {"legend": {"orientation": "h", "y": -0.2, "yanchor": "top"}}
+    one = [trace("bar", x=["a"], y=[1], name="kept")]
+    two = [*one, trace("bar", x=["a"], y=[2], name="dropped")]
+    assert reserve_margins(two, below)["b"] - reserve_margins(one, below)["b"] == LEGEND_ROW_PX
+    above = {"legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"}}
+    assert reserve_margins(two, above)["t"] > reserve_margins(one, above).get("t", 0)
