@@ -167,7 +167,7 @@ def render_quiz(number: int, on_result: Callable[[QuizResult], str | None],
     if quiz is None:
         st.info("The quiz for this lesson is not written yet.")
         return
-    keys = _Keys(number)
+    keys = _Keys.of(number)
     st.fragment(_quiz_panel, key=keys.fragment)(quiz, keys, on_result, [keys.fragment, *rerun_too])
 
 
@@ -176,22 +176,15 @@ class _Keys:
     """Session-state and fragment keys of one lesson's quiz."""
 
     number: int
+    fragment: str
+    attempt: str
+    result: str
+    notice: str
 
-    @property
-    def fragment(self) -> str:
-        return f"quiz{self.number}_panel"
-
-    @property
-    def attempt(self) -> str:
-        return f"quiz{self.number}_attempt"
-
-    @property
-    def result(self) -> str:
-        return f"quiz{self.number}_result"
-
-    @property
-    def notice(self) -> str:
-        return f"quiz{self.number}_notice"
+    @classmethod
+    def of(cls, number: int) -> _Keys:
+        prefix = f"quiz{number}_"
+        return cls(number, prefix + "panel", prefix + "attempt", prefix + "result", prefix + "notice")
 
     def answer(self, attempt: int, q: Question) -> str:
         return f"quiz{self.number}_{attempt}_{q.id}"

@@ -19,7 +19,6 @@ from lessons.charts.common import (
     SEQUENTIAL,
     TEXT,
     human_count,
-    reserve_in_place,
     style,
     trace,
 )
@@ -100,13 +99,11 @@ def rank_load_bars(received: Sequence[int], expected: Sequence[float], title: st
         fig.add_hline(y=float(load.mean()), line_dash="dot", line_color=GREY,
                       annotation_text="mean", annotation_position="top left")
     fig.update_yaxes(title="routed slots received", rangemode="tozero")
-    return _legend_below(style(fig, title=title, height=320))
+    return style(fig, title=title, height=320, legend=LEGEND_BELOW)
 
 
-def _legend_below(fig: go.Figure) -> go.Figure:
-    """Move the legend under the plot, where it cannot collide with the title."""
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0})
-    return reserve_in_place(fig)  # room for it below, drawn in one pass
+# Under the plot, where the legend cannot collide with the title.
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0}
 
 
 MEMORY_PARTS = (("experts", "routed experts (1/G each)", OKABE_ITO["blue"]),
@@ -131,7 +128,7 @@ def memory_bars(per_gpu: Mapping[int, Mapping[str, float]], current: int, capaci
                   annotation_text=f"{capacity_gb:g} GB GPU", annotation_position="top right")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="GB per GPU", rangemode="tozero")
-    return _legend_below(style(fig, title=title, height=400))
+    return style(fig, title=title, height=400, legend=LEGEND_BELOW)
 
 
 def flops_vs_memory(points: Sequence[Mapping[str, float | str]], highlight: str | None = None,
