@@ -152,8 +152,8 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
     legend = _legend_side(data, layout)
-    if legend == "below":
-        need["b"] += LEGEND_ROW_PX
+    if legend == "below":  # under the x axis, or alone when the axis is on top
+        need["b"] = need.get("b", 0) + LEGEND_ROW_PX
     elif legend == "above" and not layout.get("title"):
         need["t"] = max(need.get("t", 0), LEGEND_ROW_PX + 6)
     for key, px in need.items():

@@ -39,3 +39,10 @@ def test_a_legend_outside_the_plot_gets_room_only_when_plotly_shows_it() -> None
     assert reserve_margins(two, below)["b"] - reserve_margins(one, below)["b"] == LEGEND_ROW_PX
     above = {"legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"}}
     assert reserve_margins(two, above)["t"] > reserve_margins(one, above).get("t", 0)
+
+
+def test_a_legend_below_a_figure_whose_x_axis_is_on_top() -> None:
+    layout = {"xaxis": {"side": "top"}, "legend": {"orientation": "h", "y": -0.05, "yanchor": "top"}}
+    two = [trace("bar", x=["E0"], y=[1], name="kept"), trace("bar", x=["E0"], y=[2], name="dropped")]
+    margin = reserve_margins(two, layout)
+    assert margin["b"] == LEGEND_ROW_PX and margin["t"] > 0  # the tick labels went to the top
