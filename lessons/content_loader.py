@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
-QUIZ_DIR = Path(__file__).resolve().parent / "quizzes"
 
 
 @dataclass(frozen=True)

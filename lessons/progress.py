@@ -63,7 +63,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1  # bump with a migration step when a table changes
 LESSONS = range(1, 6)  # lessons 1..5
-PASS_FRACTION = 0.8  # a quiz passes at >= 80%, as in lessons/quizzes/*.toml
+PASS_FRACTION = 0.8  # a quiz passes at >= 80%, as in lessons/content/lesson*/quiz.toml
 ENV_VAR = "MOE_LAB_DATABASE_URL"
 _BACKENDS = ("sqlite", "postgresql")  # the upsert is written for these two
 SQLITE_BUSY_TIMEOUT_S = 2.0  # wait this long for another program's write, then tell the learner

@@ -1,4 +1,4 @@
-"""End-of-lesson quizzes: TOML banks in `lessons/quizzes/lesson<N>.toml`, graded here.
+"""End-of-lesson quizzes: TOML banks in `lessons/content/lesson<N>/quiz.toml`, graded here.
 
 The file format is documented in TEAM.md (kinds: single, multi, truefalse, number). Parsing and
 grading are plain functions so they can be tested without Streamlit; `render_quiz` draws one
@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from lessons.content_loader import QUIZ_DIR
+from lessons.content_loader import CONTENT_DIR
 
 KINDS = ("single", "multi", "truefalse", "number")
 DEFAULT_PASS_FRACTION = 0.8
@@ -108,7 +108,7 @@ def _valid_index(value: Any, choices: tuple[str, ...]) -> bool:
 
 def load_quiz(number: int) -> Quiz | None:
     """Lesson `number`'s quiz, or None when its file is not there yet. Bad files raise."""
-    path = QUIZ_DIR / f"lesson{number}.toml"
+    path = CONTENT_DIR / f"lesson{number}" / "quiz.toml"
     if not path.is_file():
         return None
     try:

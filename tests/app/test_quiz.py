@@ -68,7 +68,7 @@ def test_bad_quiz_files_are_refused(bad) -> None:
 @pytest.mark.parametrize("number", [info.number for info in LESSONS])
 def test_shipped_quizzes_follow_the_format(number: int) -> None:
     quiz = load_quiz(number)
-    assert quiz is not None, f"lessons/quizzes/lesson{number}.toml is missing"
+    assert quiz is not None, f"lessons/content/lesson{number}/quiz.toml is missing"
     assert len(quiz.questions) >= 5
     assert len({q.kind for q in quiz.questions}) >= 2  # mixed kinds
     assert all(q.explanation for q in quiz.questions)

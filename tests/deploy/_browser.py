@@ -175,7 +175,7 @@ def pass_quiz(page: Any, base: str, learner: str, lesson: int) -> str:
     """Open lesson `lesson` as `learner`, pass its quiz; returns the page's text after grading."""
     open_page(page, page_url(base, lesson_path(lesson), learner))
     quiz = load_quiz(lesson)
-    assert quiz is not None, f"lessons/quizzes/lesson{lesson}.toml is missing"
+    assert quiz is not None, f"lessons/content/lesson{lesson}/quiz.toml is missing"
     answer_quiz(page, quiz)
     page.get_by_text("Lesson passed").wait_for()
     return main_text(page)

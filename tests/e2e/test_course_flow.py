@@ -1,7 +1,7 @@
 """The course in a real browser: name prompt, all five lessons via the sidebar, Lesson 1's quiz
 passed, and "1 / 5 completed" after a reload and after a server restart.
 
-The quiz is answered from `lessons/quizzes/lesson1.toml` itself (whatever its questions are), so
+The quiz is answered from `lessons/content/lesson1/quiz.toml` itself (whatever its questions are), so
 the test follows the content; it drives the widgets by their accessible labels, as a keyboard or
 screen-reader user would find them.
 """
@@ -83,7 +83,7 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
 
     click_nav(page, re.compile(r"^1\. "))
     quiz = load_quiz(1)
-    assert quiz is not None, "lessons/quizzes/lesson1.toml is missing"
+    assert quiz is not None, "lessons/content/lesson1/quiz.toml is missing"
     answer_quiz(page, quiz)
     page.get_by_text("Lesson passed").wait_for()
     assert_no_exception(page)  # the quiz is a fragment that also redraws the sidebar
