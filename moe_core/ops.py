@@ -57,6 +57,17 @@ def _check_expert_inputs(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) ->
         raise ValueError("hidden_states, w1, w2 must be on one device")
 
 
+def check_topk_ids(topk_ids: torch.Tensor, num_experts: int) -> None:
+    """Expert ids must lie in 0..E-1, or be -1 (a slot dropped by a capacity limit)."""
+    if topk_ids.is_floating_point() or topk_ids.is_complex() or topk_ids.dtype == torch.bool:
+        raise ValueError(f"topk_ids must be an integer tensor, got {topk_ids.dtype}")
+    if topk_ids.numel() and (int(topk_ids.max()) >= num_experts or int(topk_ids.min()) < -1):
+        raise ValueError(
+            f"topk_ids must lie in 0..E-1 = 0..{num_experts - 1} (or be -1 for a dropped slot), got "
+            f"values in {int(topk_ids.min())}..{int(topk_ids.max())}"
+        )
+
+
 def moe_experts(
     hidden_states: torch.Tensor,
     w1: torch.Tensor,
@@ -77,6 +88,7 @@ def moe_experts(
             f"topk_ids and topk_weights must both be [T={hidden_states.shape[0]}, K], "
             f"got {tuple(topk_ids.shape)} and {tuple(topk_weights.shape)}"
         )
+    check_topk_ids(topk_ids, w1.shape[0])
     backend = resolve_backend(backend, hidden_states.device)
     if hidden_states.shape[0] == 0:
         return hidden_states.new_zeros(hidden_states.shape)
@@ -84,6 +96,11 @@ def moe_experts(
         return experts_loop(hidden_states, w1, w2, topk_weights, topk_ids)
     if backend == "torch":
         return experts_sorted(hidden_states, w1, w2, topk_weights, topk_ids)
+    if hidden_states.dtype == torch.float64:
+        raise ValueError(
+            "backend='triton' computes in fp32 tensor-core GEMMs and does not take float64 inputs; "
+            "use backend='torch' for float64"
+        )
     triton_moe = load_triton()
     if hidden_states.device.type != "cuda" and not triton_interpreted():
         raise ValueError(
@@ -93,6 +110,13 @@ def moe_experts(
     if tiles is None and not triton_interpreted() and os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0":
         tiles = triton_moe.tuned_tiles(hidden_states, w1, w2, topk_weights, topk_ids.long())
     tiles = tiles or default_tiles(hidden_states.shape[0], triton_interpreted())
+    if triton_interpreted() and hidden_states.dtype == torch.bfloat16:
+        # NOTE: Triton's interpreter runs tl.dot through numpy, which has no bf16: it returned values
+        # near 1e10, silently. Compute in fp32 (autograd casts the gradients back) and round once.
+        out = triton_moe.triton_experts(
+            hidden_states.float().contiguous(), w1.float(), w2.float(), topk_weights, topk_ids.long(), tiles
+        )
+        return out.to(hidden_states.dtype)
     return triton_moe.triton_experts(hidden_states.contiguous(), w1, w2, topk_weights, topk_ids.long(), tiles)
 
 

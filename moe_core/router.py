@@ -81,7 +81,9 @@ def sigmoid_bias_topk(
     _, topk_ids_TK = torch.topk(scores_TE + expert_bias.float(), top_k, dim=-1)
     topk_weights_TK = scores_TE.gather(1, topk_ids_TK)
     if renormalize:
-        topk_weights_TK = topk_weights_TK / topk_weights_TK.sum(dim=-1, keepdim=True)
+        # NOTE: sigmoid scores can all underflow to 0; transformers' DeepSeek-V3 router adds 1e-20
+        # so the weights are then 0, not 0/0 = NaN.
+        topk_weights_TK = topk_weights_TK / (topk_weights_TK.sum(dim=-1, keepdim=True) + 1e-20)
     return Routing(router_logits, scores_TE, topk_weights_TK, topk_ids_TK)
 
 
