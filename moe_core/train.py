@@ -5,8 +5,9 @@ Balancing modes (`TrainConfig.balance`):
 * "none"     — task loss only. The rich-get-richer loop starves most experts (see moe_core.data).
 * "aux-loss" — Switch Transformer's auxiliary loss (Fedus et al. 2021, https://arxiv.org/abs/2101.03961)
                added with coefficient `aux_coef`: loss = MSE + α · E · Σ_e f_e P_e.
-* "aux-free" — DeepSeek-V3's auxiliary-loss-free balancing (https://arxiv.org/abs/2412.19437,
-               §2.1.2): sigmoid scores; after each step every expert's selection bias moves by
+* "aux-free" — auxiliary-loss-free balancing (Wang et al. 2024, https://arxiv.org/abs/2408.15664),
+               as DeepSeek-V3 used it (https://arxiv.org/abs/2412.19437, §2.1.2): sigmoid scores;
+               after each step every expert's selection bias moves by
                γ = `bias_rate` towards the mean load: b_e += γ · sign(mean_load − load_e).
                The bias only picks experts; the combine weights stay the unbiased scores.
 
@@ -43,10 +44,12 @@ EVAL_TOKENS = 2048  # a fixed held-out batch for the final load and loss
 @dataclass(frozen=True)
 class TrainConfig:
     balance: str = "none"  # see BALANCE_MODES
-    # The smallest round α that balances every seed (0.03 balances 9 of 10, Switch's 0.01 none). Larger
-    # α costs task loss: the Switch loss is lowest for a *uniform* router, and without renormalisation
-    # a less confident router scales every token's output down (mean over seeds 0-9: 0.88x the collapsed
-    # run's task loss at 0.05, 0.93x at 0.1, 1.13x at 0.3).
+    # The smallest round α that balanced every seed 0-9 here (0.03 balanced 9 of 10, Switch's 0.01 none;
+    # other machines differ by a seed or two, see bench/RESULTS.md). Larger α costs task loss: the router
+    # ends less confident (token entropy rises with α), and without renormalisation a less confident
+    # router scales every token's output down (mean over seeds 0-9 here: 0.88x the collapsed runs' task
+    # loss at 0.05, 0.93x at 0.1, 1.13x at 0.3). NB a uniform router does not minimise the Switch loss:
+    # it gives exactly α whatever the load, and some unbalanced routings give less (lessons/content/lesson4).
     aux_coef: float = 0.05
     bias_rate: float = 0.02  # γ of the aux-free bias update, in score units per step
     z_loss: bool = False
