@@ -1,7 +1,7 @@
 """MoE Lab home page: what the course teaches, the five modules, progress and the learner.
 
 Run with `streamlit run app.py`. The lessons are `pages/1_*.py` .. `pages/5_*.py` (Streamlit's
-legacy multipage mode); the sidebar navigation is drawn by `lessons.ui.render_sidebar`
+legacy multipage mode); the sidebar navigation is drawn by `lessons.course.sidebar.render_sidebar`
 (`client.showSidebarNavigation = false` hides Streamlit's own).
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lessons import ui
-from lessons.content_loader import LESSONS, NUM_LESSONS, lesson_info
-from lessons.identity import DEFAULT_LEARNER
-from lessons.lesson_page import setup_page
+from lessons.course import sidebar as ui
+from lessons.course.identity import DEFAULT_LEARNER
+from lessons.course.page import setup_page
+from lessons.course.render import md_escape
+from lessons.course.text import LESSONS, NUM_LESSONS, lesson_info
 
 INTRO = """
 **MoE Lab** teaches Mixture-of-Experts (MoE) by letting you drive a small but real MoE
@@ -50,14 +51,14 @@ def _learner_box(learner: ui.Learner) -> ui.Learner:
     """Ask for a name once (a friendly default if left empty); then show who is learning."""
     with st.container(border=True):
         if learner.signed_in:
-            st.markdown(f"Signed in as **{ui.md_escape(learner.display)}**. Your progress is "
+            st.markdown(f"Signed in as **{md_escape(learner.display)}**. Your progress is "
                         "kept under your account.")
             st.button("Sign out", on_click=st.logout, key="home_logout")
             return learner
         if "is_logged_in" in st.user:  # st.login is configured but nobody is signed in
             st.button("Sign in to keep your progress private", on_click=st.login, key="home_login")
         if learner.chosen:
-            st.markdown(f"Learning as **{ui.md_escape(learner.display)}**.")
+            st.markdown(f"Learning as **{md_escape(learner.display)}**.")
             with st.expander("Switch learner"):
                 _name_form("home_switch", "Switch")
         else:
@@ -115,7 +116,7 @@ def _module_cards(learner: ui.Learner, view: ui.ProgressView) -> None:
 
 def _reset_box(learner: ui.Learner) -> None:
     with st.expander("Reset my progress"):
-        st.markdown(f"This erases every quiz result and visit of **{ui.md_escape(learner.display)}**."
+        st.markdown(f"This erases every quiz result and visit of **{md_escape(learner.display)}**."
                     " It cannot be undone.")
         st.checkbox("Yes, I want to erase my progress", key="home_reset_confirm")
         st.button("Erase my progress", key="home_reset", icon=":material/delete:",

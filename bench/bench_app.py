@@ -66,16 +66,16 @@ import plotly.graph_objects as go  # noqa: E402
 
 from bench.load_server import niced_browser  # noqa: E402
 from bench.server_runs import read_runs  # noqa: E402
-from lessons import experts as l3  # noqa: E402
-from lessons import experts_bench as l3b  # noqa: E402
-from lessons import intro as l1  # noqa: E402
-from lessons import intro_calculator as calc  # noqa: E402
-from lessons import router as l2  # noqa: E402
-from lessons.charts import experts as ech  # noqa: E402
-from lessons.charts import router as rch  # noqa: E402
-from lessons.charts.common import OKABE_ITO  # noqa: E402
-from lessons.charts.intro import params_bars  # noqa: E402
-from lessons.intro_live import live_view  # noqa: E402
+from lessons import lesson1_what_is_moe as l1  # noqa: E402
+from lessons import lesson2_router as l2  # noqa: E402
+from lessons import lesson3_experts as l3  # noqa: E402
+from lessons.course.figures import OKABE_ITO  # noqa: E402
+from lessons.lesson1_what_is_moe import calculator as calc  # noqa: E402
+from lessons.lesson1_what_is_moe.figures import params_bars  # noqa: E402
+from lessons.lesson1_what_is_moe.live import live_view  # noqa: E402
+from lessons.lesson2_router import figures as rch  # noqa: E402
+from lessons.lesson3_experts import bench as l3b  # noqa: E402
+from lessons.lesson3_experts import figures as ech  # noqa: E402
 from moe_core.dispatch import align_block_size, apply_capacity, sort_by_expert  # noqa: E402
 from moe_core.model_cards import MODEL_CARDS  # noqa: E402
 from moe_core.params import count_params, dense_equivalent  # noqa: E402
@@ -230,7 +230,7 @@ def _e_dispatch(s: dict) -> tuple:
 
 
 def _e_panel(name: str, s: dict) -> Work:
-    """One Lesson 3 panel: (model, figure) as in lessons/experts.py."""
+    """One Lesson 3 panel: (model, figure) as in lessons/lesson3_experts/__init__.py."""
     if name == "dispatch":
         return Work(lambda: (*_e_batch(s), sort_by_expert(_e_batch(s)[1], _e_batch(s)[3])[0]),
                     lambda d: [ech.dispatch_tracks(d[1].flatten().tolist(), d[4].tolist(), d[2], d[3],

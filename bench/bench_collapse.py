@@ -29,10 +29,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lessons.charts import balancing as charts  # noqa: E402
+from lessons.lesson4_balancing import figures as charts  # noqa: E402
 from moe_core.train import BALANCE_MODES, Progress, TrainConfig, is_balanced, is_collapsed, train  # noqa: E402
 
-POLL_S = 0.3  # as lessons/balancing.py
+POLL_S = 0.3  # as lessons/lesson4_balancing/__init__.py
 
 
 def time_train(config: TrainConfig) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lessons.content_loader import LESSONS
+from lessons.course.text import LESSONS
 from tests.e2e.conftest import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_app
 
 

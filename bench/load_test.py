@@ -42,9 +42,9 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)  # importing page code ou
 
 from bench.load_server import RssSampler, machine_cpu_ticks, niced_browser, start_server, stop_server  # noqa: E402
 from bench.server_runs import read_runs  # noqa: E402
-from lessons.balancing_runs import BUSY  # noqa: E402  (the "busy, try again" text)
-from lessons.content_loader import LESSONS  # noqa: E402
-from lessons.quiz import Quiz, load_quiz  # noqa: E402
+from lessons.course.quiz import Quiz, load_quiz  # noqa: E402
+from lessons.course.text import LESSONS  # noqa: E402
+from lessons.lesson4_balancing.runs import BUSY  # noqa: E402  (the "busy, try again" text)
 
 CHROMIUM = os.environ.get("MOE_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]

@@ -1,4 +1,4 @@
-"""MoE Lab course: lesson text, quizzes, figures, progress storage and the pages' logic."""
+"""MoE Lab course: the shared frame (`course/`), one folder per lesson, and the writers' text (`content/`)."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
-"""Lesson 2: The Router. Thin entry file: the lesson lives in lessons/lesson_page.py."""
+"""Lesson 2: The Router. Thin entry file: the lesson lives in lessons/course/page.py."""
 
-from lessons.lesson_page import render_lesson
+from lessons.course.page import render_lesson
 
 render_lesson(2)

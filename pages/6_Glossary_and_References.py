@@ -1,5 +1,5 @@
-"""Glossary and references: a thin entry file; the page lives in lessons/lesson_page.py."""
+"""Glossary and references: a thin entry file; the page lives in lessons/course/page.py."""
 
-from lessons.lesson_page import render_reference_page
+from lessons.course.page import render_reference_page
 
 render_reference_page()

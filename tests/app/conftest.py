@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lessons import progress
+from lessons.course import progress
 from tests import apptest_pages
 
 apptest_pages.install()  # fragment reruns resolve page links, as in a real session

@@ -12,9 +12,9 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from lessons.content_loader import lesson_info
-from lessons.lesson_page import BODY_FAILED
-from lessons.quiz import load_quiz
+from lessons.course.page import BODY_FAILED
+from lessons.course.quiz import load_quiz
+from lessons.course.text import lesson_info
 from tests import apptest_pages
 
 apptest_pages.install()  # fragment reruns resolve page links, as in a real session

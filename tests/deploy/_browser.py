@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from lessons.content_loader import lesson_info
-from lessons.quiz import Quiz, load_quiz
+from lessons.course.quiz import Quiz, load_quiz
+from lessons.course.text import lesson_info
 from tests.ci import missing_dependency
 from tests.e2e.conftest import (
     CHROMIUM,
@@ -127,7 +127,7 @@ def click_sidebar(page: Any, lesson: int) -> None:
 
 def main_text(page: Any) -> str:
     """The page's text, all of it: textContent, not innerText, because blocks below the fold are
-    not rendered until scrolled near (content-visibility: auto, lessons/lesson_page.py) and
+    not rendered until scrolled near (content-visibility: auto, lessons/course/page.py) and
     innerText holds only rendered text."""
     return page.locator('[data-testid="stMain"]').text_content() or ""
 

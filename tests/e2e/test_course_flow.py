@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from lessons.content_loader import LESSONS
-from lessons.quiz import Quiz, load_quiz
+from lessons.course.quiz import Quiz, load_quiz
+from lessons.course.text import LESSONS
 from tests.e2e.conftest import (
     AppServer,
     assert_no_exception,

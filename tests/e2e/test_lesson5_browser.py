@@ -33,7 +33,7 @@ def test_rank_count_redraws_the_traffic_matrix(page, app_server: AppServer) -> N
     assert_no_exception(page)
     main = page.locator('[data-testid="stMain"]')
     # textContent, not innerText: below the fold the page is not rendered until scrolled near
-    # (content-visibility: auto, lessons/lesson_page.py), and innerText is only the rendered text.
+    # (content-visibility: auto, lessons/course/page.py), and innerText is only the rendered text.
     assert "Traffic of 4 ranks: 512 routed slots" in main.text_content()
     traffic_chart(page).scroll_into_view_if_needed()
     assert gpu_labels(page) == {f"GPU {i}" for i in range(4)}

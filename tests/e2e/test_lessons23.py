@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.app.test_lesson2 import decode_plotly
+from tests.app.lesson2_router.test_lesson2 import decode_plotly
 from tests.e2e.conftest import AppServer, assert_no_exception, screenshot, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e

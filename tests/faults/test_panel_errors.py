@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import pytest
 import streamlit as st
 
-from lessons import balancing_runs, experts_bench, progress
+from lessons.course import progress
+from lessons.lesson3_experts import bench as experts_bench
+from lessons.lesson4_balancing import runs as balancing_runs
 from tests.deploy._apptest import assert_lesson_works, open_app, shown, take_quiz
 
 FAULT = "simulated device failure 0xDEAD"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lessons.quiz import load_quiz
+from lessons.course.quiz import load_quiz
 from tests.deploy._browser import (
     BrowserThread,
     answer_quiz,

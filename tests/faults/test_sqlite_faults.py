@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lessons import progress
-from lessons.progress import ProgressStore
+from lessons.course import progress
+from lessons.course.progress import ProgressStore
 from tests.deploy._apptest import assert_lesson_works, open_app, shown, take_quiz, warnings
 
 NOT_SAVED = re.compile(r"can't be saved|not (yet )?saved|not stored", re.IGNORECASE)

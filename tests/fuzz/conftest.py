@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lessons import progress
+from lessons.course import progress
 from tests.deploy._browser import browser_thread  # noqa: F401 (a fixture)
 
 

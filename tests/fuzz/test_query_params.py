@@ -1,7 +1,7 @@
 """Whatever is typed into the URL, every page renders, and settings it cannot use are fixed up.
 
 The URL-backed settings of each page are discovered, not listed: a clean run writes every one of
-them into the URL (`lessons.url_state.write_url`). Hypothesis then feeds each page those keys, keys
+them into the URL (`lessons.course.url_state.write_url`). Hypothesis then feeds each page those keys, keys
 seen in the lesson sources, and random keys, with hostile values (huge, negative, NaN, words,
 markup, control characters). Properties:
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lessons.progress import ProgressStore
+from lessons.course.progress import ProgressStore
 from tests.deploy._apptest import open_app, shown, take_quiz
 
 ALICE = {"is_logged_in": True, "sub": "alice-sub-0001", "name": "Alice", "email": "alice@example.com"}

@@ -1,1 +1,0 @@
-"""Pure Plotly figure builders, one module per lesson (arrays in, go.Figure out)."""

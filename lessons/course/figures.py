@@ -1,0 +1,274 @@
+"""Colours, layout and number formats shared by every lesson's figures.
+
+Colours come from the Okabe–Ito palette (Okabe & Ito, "Color Universal Design", 2008), chosen to
+stay distinguishable under the common forms of colour blindness; sequential scales (heatmaps)
+use a single hue from white to Okabe–Ito blue, which reads the same for every viewer. Every figure
+must also offer its numbers as a table or as hover text, so colour never carries meaning alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import plotly.graph_objects as go
+
+# Okabe–Ito, in the order the figures use them (black last: it is for text and outlines).
+OKABE_ITO: dict[str, str] = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish_green": "#009E73",
+    "vermillion": "#D55E00",
+    "sky_blue": "#56B4E9",
+    "reddish_purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+PALETTE: tuple[str, ...] = tuple(OKABE_ITO.values())  # categorical: expert e gets PALETTE[e % 8]
+GREY = "#8A94A3"  # neutral (inactive, "not chosen")
+TEXT = "#1B2430"  # the theme's text colour (.streamlit/config.toml)
+# Sequential scale for weights in [0, 1]: white (0) to Okabe–Ito blue (1).
+SEQUENTIAL: list[list[float | str]] = [[0.0, "#FFFFFF"], [0.35, "#B7D3E9"], [1.0, "#0072B2"]]
+
+
+def color(i: int) -> str:
+    """The i-th categorical colour (wraps around after 8)."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def base_layout(*, title: str | None = None, height: int = 360) -> dict:
+    """MoE Lab's calm figure layout as a plain dict (no template: Streamlit's theme applies)."""
+    return {
+        "title": {"text": title, "x": 0.0, "xanchor": "left"} if title else None,
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 48 if title else 16, "b": 10},
+        "font": {"family": "sans-serif", "size": 13, "color": TEXT},
+        "hoverlabel": {"font": {"size": 13}},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
+        "plot_bgcolor": "#FFFFFF",
+        "paper_bgcolor": "#FFFFFF",
+    }
+
+
+# Plotly validates every property of every trace as it is built: for the lessons' figures that
+# was 80-90 % of the build (dispatch_tracks: 8 ms validated, 1.5 ms not; plotly 7.1, measured),
+# on every slider move. The builders below therefore make traces as plain dicts and figures with
+# Plotly's `_validate=False`; the test suite sets MOE_LAB_CHECK_FIGURES=1 (tests/conftest.py),
+# which validates every figure any test builds, so a misspelt property still fails loudly.
+CHECK_FIGURES = os.environ.get("MOE_LAB_CHECK_FIGURES") == "1"
+
+
+_UNDERSCORED = ("error_x", "error_y", "error_z")  # the only trace properties with "_" in their name
+
+
+def trace(kind: str, **props: Any) -> dict:
+    """A trace as a dict, e.g. `trace("bar", x=..., marker_color=...)`; Plotly's "magic underscore"
+    names are expanded (`marker_line_width=1` -> {"marker": {"line": {"width": 1}}}), as Plotly
+    does, keeping `error_x`/`error_y`/`error_z` whole."""
+    out: dict[str, Any] = {"type": kind}
+    for key, value in props.items():
+        head = next((u for u in _UNDERSCORED if key == u or key.startswith(u + "_")), None)
+        parts = [head, *key[len(head) + 1:].split("_")] if head else key.split("_")
+        *path, leaf = [p for p in parts if p]
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = {**node[leaf], **value}
+        else:
+            node[leaf] = value
+    return out
+
+
+# --- margins ----------------------------------------------------------------------------------
+# Plotly.js draws a figure, finds that tick labels, axis titles or a colour bar need more margin
+# than the layout gives ("automargin"), and then draws the whole figure a second time. With the
+# 10 px base margins every lesson figure took that second pass, on every slider move: about a
+# third of each chart's browser time (profiled: Plots.doAutoMargin, 84 of 206 ms per move of
+# Lesson 3's batch slider). `reserve_margins` asks up front for about what the labels need, so
+# the first pass fits; automargin stays on, so a label longer than the estimate still fits
+# (at the old price of a second pass).
+CHAR_PX = 7.0  # mean width of a label character at the 13 px figure font (fitted to the lessons in Chromium)
+TICK_PX = 22  # height of a row of x tick labels, with its standoff
+LEGEND_ROW_PX = 40  # one row of a horizontal legend outside the plot, with its gap
+SLACK_PX = 8  # a pass short by 2 px costs as much as one short by 50
+TITLE_PX = 30  # an axis title's line, with its standoff
+
+
+def _chars(text: Any) -> int:
+    lines = re.sub(r"<(?!br)[^>]*>", "", str(text)).split("<br>")
+    return max((len(line) for line in lines), default=0)
+
+
+def _axis(layout: dict, name: str) -> dict:
+    axis = layout.get(name)
+    return axis if isinstance(axis, dict) else {}
+
+
+def _tick_chars(data: Sequence[Any], axis: dict, letter: str) -> int:
+    """Characters in the widest tick label of the x or y axis (0 when it shows none)."""
+    if axis.get("visible") is False or axis.get("showticklabels") is False:
+        return 0
+    if axis.get("ticktext") is not None:
+        return max((_chars(t) for t in axis["ticktext"]), default=0)
+    labels = [v for tr in data if tr.get(f"{letter}axis", letter) == letter
+              for v in (tr.get(letter) if tr.get(letter) is not None else ()) if isinstance(v, str)]
+    return max((_chars(v) for v in labels), default=0) if labels else 5  # numbers: "0.125", "1,000"
+
+
+def _title_px(axis: dict) -> int:
+    title = axis.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return TITLE_PX if text and axis.get("visible") is not False else 0
+
+
+def _colorbar_px(data: Sequence[Any]) -> int:
+    """Width a heatmap's colour bar takes on the right (0 without one)."""
+    widest = 0
+    for tr in data:
+        if tr.get("type") != "heatmap" or tr.get("showscale") is False:
+            continue
+        bar = tr.get("colorbar") or {}
+        title = bar.get("title")
+        text = title.get("text") if isinstance(title, dict) else title
+        widest = max(widest, int(bar.get("thickness", 30)) + 30 + CHAR_PX * max(4, _chars(text or "")))
+    return int(widest)
+
+
+def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
+    """`layout["margin"]` raised to what the axes' labels and a colour bar will need."""
+    margin = dict(layout.get("margin") or {})
+    data = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
+    x, y = _axis(layout, "xaxis"), _axis(layout, "yaxis")
+    left = 12 + CHAR_PX * _tick_chars(data, y, "y") + _title_px(y) if y.get("visible") is not False else 0
+    x_px = (TICK_PX if _tick_chars(data, x, "x") else 0) + _title_px(x)
+    if x.get("visible") is False:
+        x_px = 0
+    side = "t" if x.get("side") == "top" else "b"
+    # SLACK_PX: a few pixels to spare on each side the labels push.
+    need = {"l": int(left) + SLACK_PX if left else 0, side: int(x_px) + 12 + SLACK_PX // 2 if x_px else 0,
+            # The last x tick label hangs past the plot's right edge by half its width.
+            "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
+    legend = _legend_side(data, layout)
+    if legend == "below":  # under the x axis, or alone when the axis is on top
+        need["b"] = need.get("b", 0) + LEGEND_ROW_PX
+    elif legend == "above" and not layout.get("title"):
+        need["t"] = max(need.get("t", 0), LEGEND_ROW_PX + 6)
+    for key, px in need.items():
+        margin[key] = max(int(margin.get(key, 0)), px)
+    return margin
+
+
+def _legend_side(data: Sequence[Any], layout: dict) -> str | None:
+    """Where a horizontal legend sits outside the plot ("above", "below"), if one is shown:
+    Plotly shows it for two or more named traces (or when the layout asks)."""
+    if layout.get("showlegend") is False:
+        return None
+    entries = sum(1 for tr in data if tr.get("showlegend") is not False and tr.get("type") != "heatmap")
+    if entries < (1 if layout.get("showlegend") else 2):
+        return None
+    legend = layout.get("legend") if isinstance(layout.get("legend"), dict) else {}
+    if legend.get("orientation") != "h":
+        return None
+    y = legend.get("y", 1.02)
+    return "above" if y >= 1 else "below" if y < 0 else None
+
+
+def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:
+    """`go.Figure(data, layout)` without Plotly's per-property validation (see CHECK_FIGURES),
+    with margins reserved for its labels (see reserve_margins).
+
+    NOTE: an empty template. Without one Plotly copies its default template into every figure
+    (half of a 14 kB dispatch chart's spec, 0.9 ms of build and to_dict), and Streamlit's chart
+    theme replaces that template in the browser anyway.
+    """
+    layout = {"template": {}, **layout, "margin": reserve_margins(data, layout)}
+    if CHECK_FIGURES:
+        return go.Figure(data=list(data), layout=layout)
+    return go.Figure(data=list(data), layout=layout, _validate=False)
+
+
+def figure(data: Sequence[Any], *, title: str | None = None, height: int = 360, **layout: Any) -> go.Figure:
+    """Build a figure in one step: traces + `base_layout` merged with `layout` (one level deep).
+
+    NOTE: passing the whole layout to the constructor is ~7x faster than `fig.update_layout` /
+    `update_xaxes` calls after the fact (4 ms vs 28 ms per figure, plotly 7.1, measured): it
+    matters on every slider move.
+    """
+    return unchecked_figure(data, _with_base(title, height, layout))
+
+
+def _with_base(title: str | None, height: int, layout: dict) -> dict:
+    """`base_layout` with `layout`'s keys merged in, one level deep."""
+    merged = base_layout(title=title, height=height)
+    for key, value in layout.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def style(fig: go.Figure, *, title: str | None = None, height: int = 360, **layout: Any) -> go.Figure:
+    """Apply `base_layout`, merged with `layout`, to an existing figure in place (slower than
+    `figure`; for convenience), with margins reserved for its labels (see reserve_margins)."""
+    fig.update_layout(_with_base(title, height, layout))
+    spec = fig.to_plotly_json()
+    fig.update_layout(margin=reserve_margins(spec["data"], spec["layout"]))
+    return fig
+
+
+def human_flops(n: float) -> str:
+    """FLOPs with SI units, e.g. 2.52e10 -> "25.2 GFLOPs" (avoids the "25.2B" that reads as parameters)."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.3g} {prefix}FLOPs" if value < 100 else f"{value:.0f} {prefix}FLOPs"
+    return f"{n:.3g} FLOPs"
+
+
+def human_count(n: float, unit: str = "") -> str:
+    """1.29e10 -> "12.9B"; 4.5e6 -> "4.5M"; small numbers unchanged (with `unit` appended)."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            value = n / scale
+            text = f"{value:.3g}" if value < 100 else f"{value:.0f}"
+            return f"{text}{suffix}{unit}"
+    return f"{n:.3g}{unit}"
+
+
+# --- Layouts shared by the lessons' figure builders ---------------------------------------------
+
+LEGEND_RIGHT = {"x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}  # clear of a left title
+
+
+@lru_cache(maxsize=4)
+def _base(has_title: bool) -> dict:
+    layout = style(go.Figure(), title="title" if has_title else None).layout.to_plotly_json()
+    layout.pop("template", None)
+    layout["margin"] = base_layout(title="title" if has_title else None)["margin"]  # reserved per figure
+    return layout
+
+
+def styled_layout(title: str | None, height: int, **extra: object) -> dict:
+    """`style`'s layout as a dict (title, height and `extra` keys merged in), template-free."""
+    layout = copy.deepcopy(_base(title is not None))
+    if title is not None:
+        layout["title"]["text"] = title
+    layout["height"] = height
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(layout.get(key), dict):
+            layout[key] = {**layout[key], **value}
+        else:
+            layout[key] = value
+    return layout
+
+
+def hline(y: float, color_: str = GREY, xref: str = "paper", yref: str = "y") -> dict:
+    """A dashed horizontal line across the plot, as a layout shape (cheaper than add_hline)."""
+    return {"type": "line", "xref": xref, "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
+            "line": {"color": color_, "dash": "dash", "width": 1.5}}  # fmt: skip

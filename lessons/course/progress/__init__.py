@@ -1,0 +1,21 @@
+"""Learner progress: quiz results and lesson visits, in SQLite or PostgreSQL (see `store`).
+
+`schema` holds the tables, `faults` the one exception type and its learner-readable messages,
+`store` the `ProgressStore` and its engines. Import from here; patch `store` in tests.
+"""
+
+from lessons.course.progress.faults import ProgressUnavailable
+from lessons.course.progress.schema import LESSONS, PASS_FRACTION, SCHEMA_VERSION, LessonProgress
+from lessons.course.progress.store import ENV_VAR, ProgressStore, default_url, dispose
+
+__all__ = [
+    "ENV_VAR",
+    "LESSONS",
+    "PASS_FRACTION",
+    "SCHEMA_VERSION",
+    "LessonProgress",
+    "ProgressStore",
+    "ProgressUnavailable",
+    "default_url",
+    "dispose",
+]

@@ -1,0 +1,59 @@
+"""Lesson text on the page: Markdown sections with their widgets, and escaping of learner text.
+
+Learner-typed text is only ever drawn through `md_escape`: no page uses `unsafe_allow_html` with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+import streamlit as st
+
+from lessons.course.text import Block, load_sections
+
+# --- escaping --------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+_ZWSP = "\u200b"
+
+
+def md_escape(text: str) -> str:
+    """Escape text for st.markdown so it shows literally (no bold, links, HTML, maths, icons).
+
+    Backslash escapes cover CommonMark; Streamlit's `:material/name:` and emoji shortcodes are
+    matched after escapes are resolved, so every colon is also followed by an invisible
+    zero-width space, which no shortcode matches.
+    """
+    escaped = _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+    return escaped.replace("\\:", "\\:" + _ZWSP)
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def render_blocks(blocks: tuple[Block, ...] | list[Block]) -> None:
+    for block in blocks:
+        if block.kind == "latex":
+            st.latex(block.text)
+        else:
+            st.markdown(block.text)
+
+
+def render_sections(lesson: int, widgets: Mapping[str, Callable[[], None]] | None = None) -> None:
+    """Draw a lesson's Markdown sections in order, each widget right after its section's slug.
+
+    Widgets whose section is missing are drawn after the last section, so nothing disappears
+    while the text is being written.
+    """
+    widgets = dict(widgets or {})
+    sections = load_sections(lesson)
+    if not sections:
+        st.info("The text of this lesson is being written.")
+    for section in sections:
+        render_blocks(section.blocks)
+        widget = widgets.pop(section.slug, None)
+        if widget is not None:
+            widget()
+    for widget in widgets.values():
+        widget()

@@ -1,0 +1,129 @@
+"""Lesson 1 figures: parameter bars, token-to-expert routing, and the history timeline.
+
+Pure functions: plain numbers and arrays in, a `go.Figure` out (no Streamlit, no model), so each is
+tested on its own and built once per slider move. Every figure carries its numbers as text or
+hover labels; the lesson also shows them in a table.
+
+Shape legend: T tokens, E experts; `weights` is [T, E] with the gate weight of each chosen expert
+and 0 where the expert was not chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lessons.course.figures import GREY, SEQUENTIAL, TEXT, color, figure, human_count, trace
+
+
+def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str],
+                *, title: str | None = None, unit: str = "") -> go.Figure:
+    """Horizontal bars, one per quantity (e.g. total / active / dense of equal compute)."""
+    if not len(labels) == len(values) == len(colors):
+        raise ValueError("labels, values and colors must have the same length")
+    text = [human_count(v, unit) for v in values]
+    bar = trace("bar", x=list(values), y=list(labels), orientation="h", marker_color=list(colors), text=text,
+                textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False)
+    return figure([bar], title=title, height=90 + 46 * len(labels),
+                  yaxis={"autorange": "reversed"},  # first label on top, in reading order
+                  xaxis={"title": {"text": f"parameters{' (' + unit + ')' if unit else ''}"},
+                         "rangemode": "tozero"})
+
+
+def routing_heatmap(weights: np.ndarray, tokens: Sequence[str], *, title: str | None = None) -> go.Figure:
+    """Token x expert heatmap of gate weights; unchosen experts are 0 (white), values printed."""
+    weights = np.asarray(weights, dtype=float)
+    t, e = _check_weights(weights, tokens)
+    text = [[f"{w:.2f}" if w > 0 else "" for w in row] for row in weights]
+    heat = trace(
+        "heatmap",
+        z=weights, x=[f"E{i}" for i in range(e)], y=list(tokens), zmin=0.0, zmax=1.0,
+        colorscale=SEQUENTIAL, text=text, texttemplate="%{text}", xgap=2, ygap=2,
+        colorbar={"title": {"text": "gate<br>weight"}, "thickness": 12},
+        hovertemplate="token %{y} → expert %{x}: weight %{z:.3f}<extra></extra>",
+    )
+    return figure([heat], title=title, height=110 + 34 * t,
+                  yaxis={"autorange": "reversed", "type": "category"},
+                  xaxis={"side": "top", "type": "category", "title": {"text": "expert"}})
+
+
+def routing_lines(weights: np.ndarray, tokens: Sequence[str], *, title: str | None = None) -> go.Figure:
+    """Tokens on the left, experts on the right, a line per (token, chosen expert).
+
+    Line width and opacity grow with the gate weight; the line takes its expert's colour, and the
+    hover text gives the weight, so colour is never the only cue.
+    """
+    weights = np.asarray(weights, dtype=float)
+    t, e = _check_weights(weights, tokens)
+    ty, ey = _spread(t), _spread(e)
+    traces: list[dict] = []
+    for i in range(t):
+        for j in np.flatnonzero(weights[i] > 0):
+            w = float(weights[i, j])
+            traces.append(trace(
+                "scatter",
+                x=[0, 1], y=[ty[i], ey[j]], mode="lines", showlegend=False, opacity=0.35 + 0.65 * w,
+                line={"width": 1 + 9 * w, "color": color(int(j))},
+                hovertemplate=f"{tokens[i]} → E{j}: weight {w:.3f}<extra></extra>",
+            ))
+    load = (weights > 0).sum(axis=0)
+    traces.append(trace(
+        "scatter",
+        x=[0] * t, y=ty, mode="markers+text", text=list(tokens), textposition="middle left",
+        marker={"size": 14, "color": "#FFFFFF", "line": {"color": TEXT, "width": 1.5}},
+        hovertemplate="token %{text}<extra></extra>", showlegend=False,
+    ))
+    traces.append(trace(
+        "scatter",
+        x=[1] * e, y=ey, mode="markers+text", textposition="middle right",
+        text=[f"E{j} ({load[j]} token{'s' if load[j] != 1 else ''})" for j in range(e)],
+        marker={"size": 18, "symbol": "square", "line": {"color": TEXT, "width": 1},
+                "color": [color(j) if load[j] else GREY for j in range(e)]},
+        hovertemplate="%{text}<extra></extra>", showlegend=False,
+    ))
+    return figure(traces, title=title, height=120 + 30 * max(t, e),
+                  xaxis={"visible": False, "range": [-0.45, 1.55]},
+                  yaxis={"visible": False, "range": [-0.06, 1.06]})
+
+
+def timeline(dates: Sequence[str], labels: Sequence[str], details: Sequence[str],
+             *, title: str | None = None) -> go.Figure:
+    """Milestones in order, evenly spaced (the dates are tick labels: 1991 and 2017 would
+    otherwise leave the crowded 2020s unreadable). Labels alternate above and below the axis."""
+    if not len(dates) == len(labels) == len(details):
+        raise ValueError("dates, labels and details must have the same length")
+    n = len(dates)
+    levels = [(1.0 if i % 2 == 0 else -1.0) * (1.0 + 0.6 * ((i // 2) % 2)) for i in range(n)]
+    stems = trace("scatter",  # one trace for all stems: None breaks the line between them
+        x=[v for x in range(n) for v in (x, x, None)], y=[v for y in levels for v in (0, y, None)],
+        mode="lines", showlegend=False, line={"color": GREY, "width": 1}, hoverinfo="skip")
+    points = trace(
+        "scatter",
+        x=list(range(n)), y=levels, mode="markers+text", text=list(labels),
+        textposition=["top center" if y > 0 else "bottom center" for y in levels],
+        marker={"size": 11, "color": [color(i % 7) for i in range(n)],  # 7: no black dot
+                "line": {"color": TEXT, "width": 1}},
+        customdata=[[d, det] for d, det in zip(dates, details, strict=True)],
+        hovertemplate="<b>%{customdata[0]}: %{text}</b><br>%{customdata[1]}<extra></extra>",
+        showlegend=False,
+    )
+    return figure([stems, points], title=title, height=360,
+                  shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
+                           "line": {"color": TEXT, "width": 1.5}}],
+                  yaxis={"visible": False, "range": [-2.4, 2.4]},
+                  xaxis={"tickvals": list(range(n)), "ticktext": list(dates), "showgrid": False,
+                         "range": [-0.7, n - 0.3], "tickangle": 0})
+
+
+def _check_weights(weights: np.ndarray, tokens: Sequence[str]) -> tuple[int, int]:
+    if weights.ndim != 2 or weights.shape[0] != len(tokens):
+        raise ValueError(f"weights must be [T, E] with T = len(tokens) = {len(tokens)}, "
+                         f"got shape {weights.shape}")
+    return weights.shape
+
+
+def _spread(n: int) -> list[float]:
+    """n positions evenly spaced from top (1) to bottom (0)."""
+    return [0.5] if n == 1 else [1 - i / (n - 1) for i in range(n)]

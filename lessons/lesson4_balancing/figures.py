@@ -1,0 +1,399 @@
+"""Lesson 4 figures: expert load bars, load over time, the loss curve, the domain × expert heatmap,
+and side-by-side comparisons of two runs or several balancing methods.
+
+Pure functions: lists in, a `go.Figure` out (no Streamlit, no model). They are rebuilt a few
+times a second while a run trains, so each one is built in a single `figure(...)` call (see
+lessons/course/figures.py) and long histories are thinned to at most MAX_POINTS steps per trace.
+Expert e always gets colour `color(e)` (Okabe–Ito, colour-blind safe); every number a colour or a
+height encodes is also in the hover text.
+
+Shape legend: S training steps, E experts, M domains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lessons.course.figures import (
+    GREY,
+    OKABE_ITO,
+    PALETTE,
+    SEQUENTIAL,
+    TEXT,
+    base_layout,
+    color,
+    figure,
+    trace,
+)
+
+MAX_POINTS = 300  # steps drawn per trace; longer runs are thinned (the last step always kept)
+
+
+def _figure_with_legend(data: Sequence, *, title: str | None, height: int, **layout) -> go.Figure:
+    """`figure(...)` with the legend above the plot: the title is pinned to the top of the figure
+    and the top margin grows, or the two would overlap."""
+    fig = figure(data, title=None, height=height, margin={"t": 78 if title else 40}, **layout)
+    if title:
+        fig.layout.title = {
+            "text": title,
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 0.98,
+            "yref": "container",
+            "yanchor": "top",
+        }
+    return fig
+
+
+DEAD_FRACTION = 0.1  # of the fair share 1/E, as moe_core.metrics
+_TICKS = [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100]
+LOG_TICKS = {"tickvals": _TICKS, "ticktext": [f"{v:g}" for v in _TICKS]}  # no crowded minor labels
+
+
+def thin(num_steps: int, max_points: int = MAX_POINTS) -> list[int]:
+    """Indices 0..S-1 to draw: all of them, or an even subset that keeps the first and the last."""
+    if num_steps <= max_points:
+        return list(range(num_steps))
+    stride = (num_steps - 1) / (max_points - 1)
+    return sorted({round(i * stride) for i in range(max_points)} | {num_steps - 1})
+
+
+def _pattern(e: int) -> str:
+    """Experts 8..15 reuse the 8 Okabe–Ito colours, so they are hatched as well."""
+    return "/" if e >= len(PALETTE) else ""
+
+
+def _expert_names(num_experts: int) -> list[str]:
+    return [f"E{e}" for e in range(num_experts)]
+
+
+def load_bars(load: Sequence[float], *, title: str | None = None, height: int = 300) -> go.Figure:
+    """Each expert's share of routed slots [E], a dashed line at the fair share 1/E, dead ones grey."""
+    num_experts = len(load)
+    fair = 1 / num_experts
+    dead = [v < DEAD_FRACTION * fair for v in load]
+    bars = trace(
+        "bar",
+        x=_expert_names(num_experts),
+        y=list(load),
+        marker={
+            "color": [GREY if d else color(e) for e, d in enumerate(dead)],
+            "pattern": {"shape": [_pattern(e) for e in range(num_experts)]},
+        },
+        text=["dead" if d else f"{v:.2f}" for v, d in zip(load, dead, strict=True)],
+        textposition="outside",
+        hovertemplate="expert %{x}<br>share %{y:.3f}<extra></extra>",
+        showlegend=False,
+    )
+    top = max(0.3, min(1.15, max(load) * 1.2)) if num_experts else 1.0  # room for the value labels
+    return figure(
+        [bars],
+        title=title,
+        height=height,
+        yaxis={"title": {"text": "share of routed slots"}, "range": [0, top]},
+        xaxis={"type": "category"},
+        shapes=[_hline(fair)],
+        annotations=[_hline_label(fair, f"fair<br>1/{num_experts}")],
+        margin={"r": 56},
+    )
+
+
+def _hline(y: float) -> dict:
+    return {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": TEXT, "dash": "dash", "width": 1.5},
+    }
+
+
+def _hline_label(y: float, text: str) -> dict:
+    # In the right margin, clear of the bars and of their value labels.
+    return {
+        "xref": "paper",
+        "x": 1.0,
+        "y": y,
+        "text": text,
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "middle",
+        "align": "left",
+        "font": {"size": 11, "color": TEXT},
+    }
+
+
+def _vline(step: int, text: str) -> tuple[dict, dict]:
+    line = {
+        "type": "line",
+        "yref": "paper",
+        "x0": step,
+        "x1": step,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": TEXT, "dash": "dot", "width": 2},
+    }
+    label = {
+        "yref": "paper",
+        "x": step,
+        "y": 1,
+        "text": text,
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "top",
+        "bgcolor": "rgba(255,255,255,0.8)",
+        "font": {"size": 11, "color": TEXT},
+    }
+    return line, label
+
+
+def load_over_time(
+    load_history: Sequence[Sequence[float]],
+    *,
+    total_steps: int | None = None,
+    switch_step: int | None = None,
+    switch_label: str = "balancing on",
+    title: str | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """Per-expert share per step [S][E], stacked to 1; an even run is E bands of equal width.
+
+    `total_steps` fixes the x range while a run is still training; `switch_step` draws a marker
+    where the balancing changed (the recovery experiment).
+    """
+    steps = thin(len(load_history))
+    xs = [i + 1 for i in steps]
+    num_experts = len(load_history[0]) if load_history else 0
+    traces = [
+        trace(
+            "scatter",
+            x=xs,
+            y=[load_history[i][e] for i in steps],
+            name=f"E{e}",
+            mode="lines",
+            stackgroup="load",
+            line={"width": 0.5, "color": color(e)},
+            fillcolor=color(e),
+            fillpattern={"shape": _pattern(e), "fgcolor": "#FFFFFF"},
+            hovertemplate=f"step %{{x}}<br>E{e}: %{{y:.3f}}<extra></extra>",
+        )
+        for e in range(num_experts)
+    ]
+    shapes, notes = [], []
+    if switch_step is not None:
+        line, label = _vline(switch_step, switch_label)
+        shapes, notes = [line], [label]
+    x_end = max(total_steps or 0, len(load_history), 1)
+    return _figure_with_legend(
+        traces,
+        title=title,
+        height=height,
+        shapes=shapes,
+        annotations=notes,
+        hovermode="x unified",
+        xaxis={"title": {"text": "training step"}, "range": [1, x_end]},
+        yaxis={"title": {"text": "share of routed slots"}, "range": [0, 1]},
+        legend={"traceorder": "normal"},
+    )
+
+
+def loss_curve(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    total_steps: int | None = None,
+    switch_step: int | None = None,
+    title: str | None = None,
+    height: int = 280,
+) -> go.Figure:
+    """Task loss (MSE) per step for one or more runs, on a log axis (it falls by orders of magnitude)."""
+    traces = []
+    for i, (name, loss) in enumerate(curves.items()):
+        steps = thin(len(loss))
+        traces.append(
+            trace(
+                "scatter",
+                x=[s + 1 for s in steps],
+                y=[loss[s] for s in steps],
+                name=name,
+                mode="lines",
+                line={
+                    "color": (OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["bluish_green"])[i % 3],
+                    "width": 2,
+                },
+                hovertemplate=f"{name}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>",
+            )
+        )
+    shapes, notes = [], []
+    if switch_step is not None:
+        line, label = _vline(switch_step, "balancing on")
+        shapes, notes = [line], [label]
+    longest = max((len(v) for v in curves.values()), default=1)
+    build = _figure_with_legend if len(curves) > 1 else figure
+    return build(
+        traces,
+        title=title,
+        height=height,
+        shapes=shapes,
+        annotations=notes,
+        xaxis={"title": {"text": "training step"}, "range": [1, max(total_steps or 0, longest, 1)]},
+        yaxis={"title": {"text": "task loss (MSE)"}, "type": "log", **LOG_TICKS},
+        showlegend=len(curves) > 1,
+    )
+
+
+def domain_heatmap(
+    counts: Sequence[Sequence[int]], *, title: str | None = None, height: int = 330
+) -> go.Figure:
+    """Domain × expert: each row is the share of a domain's tokens that went to each expert [M][E]."""
+    num_experts = len(counts[0]) if counts else 0
+    shares = [[c / max(1, sum(row)) for c in row] for row in counts]
+    heat = trace(
+        "heatmap",
+        z=shares,
+        x=_expert_names(num_experts),
+        y=[f"domain {m}" for m in range(len(counts))],
+        customdata=[list(row) for row in counts],
+        colorscale=SEQUENTIAL,
+        zmin=0,
+        zmax=1,
+        xgap=2,
+        ygap=2,
+        text=[[f"{v:.2f}" if v >= 0.05 else "" for v in row] for row in shares],
+        texttemplate="%{text}",
+        hovertemplate="%{y} → expert %{x}<br>share %{z:.3f} (%{customdata} tokens)<extra></extra>",
+        colorbar={"title": {"text": "share of domain"}, "thickness": 12},
+    )
+    return figure(
+        [heat],
+        title=title,
+        height=height,
+        xaxis={"type": "category", "title": {"text": "expert"}},
+        yaxis={"autorange": "reversed"},
+    )
+
+
+def compare_runs(
+    runs: Mapping[str, tuple[Sequence[float], Sequence[Sequence[float]]]],
+    *,
+    title: str | None = None,
+    height: int = 340,
+) -> go.Figure:
+    """Side by side, one column per run: final load bars over the load-over-time bands.
+
+    runs: name -> (final load [E], load history [S][E]).
+    """
+    names = list(runs)
+    fig = make_subplots(
+        rows=2,
+        cols=len(names),
+        subplot_titles=names,
+        vertical_spacing=0.16,
+        horizontal_spacing=0.08,
+        row_heights=[0.45, 0.55],
+    )
+    for col, name in enumerate(names, start=1):
+        load, history = runs[name]
+        fair = 1 / len(load)
+        fig.add_trace(
+            trace(
+                "bar",
+                x=_expert_names(len(load)),
+                y=list(load),
+                showlegend=False,
+                marker={
+                    "color": [GREY if v < DEAD_FRACTION * fair else color(e) for e, v in enumerate(load)],
+                    "pattern": {"shape": [_pattern(e) for e in range(len(load))]},
+                },
+                hovertemplate=f"{name}<br>expert %{{x}}: share %{{y:.3f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_hline(y=fair, line={"color": TEXT, "dash": "dash", "width": 1}, row=1, col=col)
+        steps = thin(len(history))
+        for e in range(len(load)):
+            fig.add_trace(
+                trace(
+                    "scatter",
+                    x=[s + 1 for s in steps],
+                    y=[history[s][e] for s in steps],
+                    mode="lines",
+                    stackgroup=f"s{col}",
+                    line={"width": 0.5, "color": color(e)},
+                    fillcolor=color(e),
+                    fillpattern={"shape": _pattern(e), "fgcolor": "#FFFFFF"},
+                    name=f"E{e}",
+                    showlegend=False,
+                    hovertemplate=f"{name}<br>step %{{x}}<br>E{e}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=2,
+                col=col,
+            )
+        fig.update_yaxes(range=[0, 1], row=1, col=col)
+        fig.update_yaxes(range=[0, 1], row=2, col=col)
+        fig.update_xaxes(title={"text": "training step"}, row=2, col=col)
+    fig.update_yaxes(title={"text": "final share"}, row=1, col=1)
+    fig.update_yaxes(title={"text": "share per step"}, row=2, col=1)
+    layout = base_layout(title=title, height=height * 1.4)
+    layout["margin"] = {**layout["margin"], "t": 84}  # the figure's title above the subplot titles
+    layout["annotations"] = list(fig.layout.annotations)  # keep the subplot titles
+    fig.update_layout(layout)
+    return fig
+
+
+def seed_sweep(
+    max_loads: Mapping[str, Sequence[float]],
+    num_experts: int,
+    *,
+    title: str | None = None,
+    height: int = 300,
+) -> go.Figure:
+    """Max expert share of every seed, one row of dots per method, with the 2/E "balanced" line."""
+    traces = [
+        trace(
+            "scatter",
+            x=list(values),
+            y=[name] * len(values),
+            mode="markers",
+            name=name,
+            showlegend=False,
+            marker={"size": 12, "color": color(i), "line": {"width": 1, "color": TEXT}, "opacity": 0.8},
+            customdata=list(range(len(values))),
+            hovertemplate=f"{name}<br>seed %{{customdata}}: max share %{{x:.3f}}<extra></extra>",
+        )
+        for i, (name, values) in enumerate(max_loads.items())
+    ]
+    limit = 2 / num_experts
+    line = {
+        "type": "line",
+        "yref": "paper",
+        "x0": limit,
+        "x1": limit,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": TEXT, "dash": "dash", "width": 1.5},
+    }
+    note = {
+        "yref": "paper",
+        "x": limit,
+        "y": 1.0,
+        "text": f"balanced ≤ 2/{num_experts}",
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 11, "color": TEXT},
+    }
+    return figure(
+        traces,
+        title=title,
+        height=height,
+        shapes=[line],
+        annotations=[note],
+        xaxis={"title": {"text": "max expert share (1/E = fair, 1 = total collapse)"}, "range": [0, 1.02]},
+        yaxis={"type": "category", "autorange": "reversed"},
+    )

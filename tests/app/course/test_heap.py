@@ -1,0 +1,33 @@
+"""lessons.course.heap: the start-up heap is frozen once per new set of imports, so full GC sweeps skip it."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+
+import pytest
+
+from lessons.course import heap
+
+
+def test_freezes_once_then_only_after_new_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_frozen_at_modules", 0)
+    assert heap.freeze_startup_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000  # the test process's modules and everything they hold
+    assert not heap.freeze_startup_heap()  # nothing new: no second collection
+    monkeypatch.setitem(sys.modules, "moe_lab_test_fake_module", types.ModuleType("fake"))
+    assert heap.freeze_startup_heap()
+    assert gc.get_freeze_count() >= frozen
+
+
+def test_a_full_collection_skips_the_frozen_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_frozen_at_modules", 0)
+    heap.freeze_startup_heap()
+    tracked_after = len(gc.get_objects())  # get_objects() leaves the permanent generation out
+    gc.unfreeze()
+    try:
+        assert len(gc.get_objects()) > 2 * tracked_after
+    finally:
+        gc.freeze()

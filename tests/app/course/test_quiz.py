@@ -1,0 +1,133 @@
+"""Quizzes: the TOML format, grading by hand-worked cases, and the flow that completes a lesson."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lessons.course.quiz import QuizFormatError, grade, is_correct, load_quiz, parse_quiz
+from lessons.course.text import LESSONS
+from tests.app.conftest import new_app, sidebar_text, texts
+
+SAMPLE = {
+    "title": "Sample",
+    "questions": [
+        {"id": "a", "kind": "single", "prompt": "p", "choices": ["x", "y", "z"], "answer": 2,
+         "explanation": "e"},
+        {"id": "b", "kind": "multi", "prompt": "p", "choices": ["x", "y", "z"], "answer": [0, 2]},
+        {"id": "c", "kind": "truefalse", "prompt": "p", "answer": False},
+        {"id": "d", "kind": "number", "prompt": "p", "answer": 12.9, "tolerance": 0.05},
+        {"id": "e", "kind": "number", "prompt": "p", "answer": 0, "tolerance": 0.01},
+    ],
+}
+
+
+def test_parse_defaults_and_kinds() -> None:
+    quiz = parse_quiz(SAMPLE)
+    assert quiz.pass_fraction == 0.8
+    assert [q.kind for q in quiz.questions] == ["single", "multi", "truefalse", "number", "number"]
+
+
+@pytest.mark.parametrize(("qid", "given", "expected"), [
+    ("a", 2, True), ("a", 1, False), ("a", None, False),
+    ("b", [2, 0], True), ("b", [0], False), ("b", [0, 1, 2], False), ("b", [], False),
+    ("c", False, True), ("c", True, False), ("c", None, False),
+    ("d", 12.9, True), ("d", 13.5, True), ("d", 12.26, True), ("d", 13.6, False), ("d", 12.2, False),
+    ("d", float("nan"), False), ("d", "12.9", True),
+    ("e", 0.0, True), ("e", 0.005, True), ("e", 0.02, False),
+])
+def test_is_correct(qid: str, given, expected: bool) -> None:
+    # 12.9 with 5 % relative tolerance accepts [12.255, 13.545]; an answer of 0 uses 0.01 absolute.
+    question = {q.id: q for q in parse_quiz(SAMPLE).questions}[qid]
+    assert is_correct(question, given) is expected
+
+
+def test_grade_counts_unanswered_as_wrong_and_passes_at_80_percent() -> None:
+    quiz = parse_quiz(SAMPLE)
+    four_of_five = grade(quiz, {"a": 2, "b": [0, 2], "c": False, "d": 12.9})
+    assert four_of_five.score == pytest.approx(0.8) and four_of_five.passed
+    three = grade(quiz, {"a": 2, "b": [0, 2], "c": False})
+    assert three.score == pytest.approx(0.6) and not three.passed
+
+
+@pytest.mark.parametrize("bad", [
+    {"questions": []},
+    {"questions": [{"id": "a", "kind": "essay", "prompt": "p", "answer": 1}]},
+    {"questions": [{"id": "a", "kind": "single", "prompt": "p", "choices": ["x", "y"], "answer": 2}]},
+    {"questions": [{"id": "a", "kind": "multi", "prompt": "p", "choices": ["x", "y"], "answer": 1}]},
+    {"questions": [{"id": "a", "kind": "truefalse", "prompt": "p", "answer": "yes"}]},
+    {"questions": [{"id": "a", "kind": "number", "prompt": "p", "answer": True}]},
+    {"questions": [{"id": "a", "kind": "truefalse", "prompt": "p", "answer": True},
+                   {"id": "a", "kind": "truefalse", "prompt": "q", "answer": True}]},
+])
+def test_bad_quiz_files_are_refused(bad) -> None:
+    with pytest.raises(QuizFormatError):
+        parse_quiz(bad)
+
+
+@pytest.mark.parametrize("number", [info.number for info in LESSONS])
+def test_shipped_quizzes_follow_the_format(number: int) -> None:
+    quiz = load_quiz(number)
+    assert quiz is not None, f"lessons/content/lesson{number}/quiz.toml is missing"
+    assert len(quiz.questions) >= 5
+    assert len({q.kind for q in quiz.questions}) >= 2  # mixed kinds
+    assert all(q.explanation for q in quiz.questions)
+
+
+# --- the flow in the app ---------------------------------------------------------------------
+
+
+def fill_quiz(at: AppTest, number: int, correct: bool) -> None:
+    """Answer every question of lesson `number` (right or wrong) through its widgets."""
+    quiz = load_quiz(number)
+    attempt = at.session_state[f"quiz{number}_attempt"]
+    for q in quiz.questions:
+        key = f"quiz{number}_{attempt}_{q.id}"
+        if q.kind == "single":
+            index = q.answer if correct else (q.answer + 1) % len(q.choices)
+            at.radio(key=key).set_value(index)
+        elif q.kind == "multi":
+            for i in range(len(q.choices)):
+                at.checkbox(key=f"{key}_{i}").set_value((i in q.answer) == correct)
+        elif q.kind == "truefalse":
+            at.radio(key=key).set_value("True" if q.answer == correct else "False")
+        else:
+            at.number_input(key=key).set_value(q.answer if correct else q.answer * 3 + 7)
+    at.button(key=f"FormSubmitter:quiz{number}_form_{attempt}-Submit answers").click().run()
+
+
+def lesson1(query: dict[str, str]) -> AppTest:
+    at = new_app(query).run()
+    return at.switch_page(LESSONS[0].page).run()
+
+
+def test_passing_the_quiz_completes_the_lesson_and_survives_a_fresh_session(db_path) -> None:
+    at = lesson1({"learner": "quinn"})
+    fill_quiz(at, 1, correct=True)
+    assert not at.exception
+    assert "Lesson passed" in texts(at)
+    assert "1 / 5 completed" in sidebar_text(at)
+    assert sidebar_text(at).count("1 / 5") == 1
+    # A brand-new session (another browser, after a restart) on the same database.
+    fresh = new_app({"learner": "quinn"}).run()
+    assert "1 / 5 completed" in texts(fresh)
+    assert "Completed" in texts(fresh)
+    other = new_app({"learner": "someone else"}).run()
+    assert "0 / 5 completed" in texts(other)
+
+
+def test_failing_then_retrying_keeps_the_best_score(db_path) -> None:
+    from lessons.course.progress import ProgressStore
+
+    at = lesson1({"learner": "rae"})
+    fill_quiz(at, 1, correct=False)
+    assert "You need 80%" in texts(at) and "0 / 5 completed" in sidebar_text(at)
+    at.button(key="quiz1_retry_0").click().run()
+    assert at.session_state["quiz1_attempt"] == 1 and "You scored" not in texts(at)
+    fill_quiz(at, 1, correct=True)
+    assert "1 / 5 completed" in sidebar_text(at)
+    at.button(key="quiz1_retry_1").click().run()
+    fill_quiz(at, 1, correct=False)  # a worse attempt later never un-completes the lesson
+    assert "1 / 5 completed" in sidebar_text(at)
+    record = ProgressStore(f"sqlite:///{db_path}").progress("rae")[1]
+    assert (record.attempts, record.best_score, record.passed) == (3, 1.0, True)
