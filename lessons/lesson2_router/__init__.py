@@ -84,7 +84,13 @@ def render_body() -> None:
 
 
 def _init_state() -> None:
-    """Seed each widget's session value from the URL once (widgets then own it)."""
+    """Seed each missing widget value from the URL (the widget owns it while it is drawn).
+
+    Called by the page and again at the top of every panel: Streamlit deletes a widget's value
+    after any run that does not draw it (the token slider is hidden while the sentence is empty),
+    and a panel can rerun alone, so a value may vanish between two runs of one panel. The URL
+    keeps the last value, so re-seeding from it restores exactly what the learner had.
+    """
     notices: dict[str, str] = st.session_state.setdefault("router_notices", {})
     parsed: dict[str, UrlValue] = {k: url_number(k, *spec) for k, spec in NUMBERS.items()}
     parsed["router_renorm"] = url_flag("router_renorm", True)
@@ -143,6 +149,7 @@ def _sentence() -> tuple[list[str], list[bool], torch.Tensor]:
 
 @st.fragment(key=HEATMAP)
 def heatmap_panel() -> None:
+    _init_state()
     with st.container(border=True):
         left, right = st.columns([2, 3])
         left.selectbox("Pick an example", [*EXAMPLES, CUSTOM], key="router_example", on_change=_on_example)
@@ -191,6 +198,7 @@ def _specialisation_note() -> None:
 
 @st.fragment(key=STEP)
 def step_panel() -> None:
+    _init_state()
     with st.container(border=True):
         words, _, x_TD = _sentence()
         if not words:
@@ -258,6 +266,7 @@ def _show_stages(step: TokenStep, s: dict) -> None:
 
 @st.fragment(key=SLIDERS)
 def sliders_panel() -> None:
+    _init_state()
     with st.container(border=True):
         deps = [SLIDERS, STEP]
         c1, c2 = st.columns(2)
@@ -303,6 +312,7 @@ def _batch_logits() -> np.ndarray:
 
 @st.fragment(key=COMPARE)
 def comparison_panel() -> None:
+    _init_state()
     with st.container(border=True):
         cf = st.slider("expert-choice capacity factor CF", 0.5, 4.0, step=0.25, key="router_ec_cf",
                        on_change=_changed, args=("router_ec_cf", [COMPARE]))  # fmt: skip

@@ -100,6 +100,20 @@ def test_a_sentence_without_words_shows_a_hint(lesson2: AppTest) -> None:
     assert not [c for c in lesson2.get("plotly_chart") if c.proto.id.endswith("router_heatmap_chart")]
 
 
+@pytest.mark.parametrize("empty", ["", "123 !!!"])
+def test_a_sentence_after_an_empty_one_keeps_the_token_slider(lesson2: AppTest, empty: str) -> None:
+    # Issue 18: with no words the token slider is not drawn, Streamlit drops its value, and the
+    # next sentence used to crash the step-through with KeyError 'router_token'.
+    lesson2.select_slider(key="router_token").set_value(2).run()
+    lesson2.run()  # the whole page again: the slider's callback reran only its own panel
+    lesson2.text_input(key="router_text").input(empty).run()
+    assert not lesson2.exception, [e.value for e in lesson2.exception]
+    lesson2.text_input(key="router_text").input("the chef plays music").run()
+    assert not lesson2.exception, [e.value for e in lesson2.exception]
+    assert lesson2.select_slider(key="router_token").value == 2  # what the learner had chosen
+    figure(lesson2, "router_stage_chart")
+
+
 def test_a_long_sentence_is_cut_to_forty_rows_with_a_note(lesson2: AppTest) -> None:
     lesson2.text_input(key="router_text").input(" ".join(["the chef"] * 30)).run()  # 60 words
     assert len(figure(lesson2, "router_heatmap_chart")["layout"]["yaxis"]["ticktext"]) == 40
