@@ -1,8 +1,13 @@
-"""One lesson page, the same frame for all five: goals, body, quiz, previous/next links.
+"""One lesson page, the same frame for all five: live model, goals, body, quiz, previous/next links.
 
-`pages/N_Title.py` calls `render_lesson(N)`. The body comes from `lessons.<module>.render_body()`
-(module = the lesson's folder, e.g. lesson2_router), which other parts of the course own; a body
-that fails is reported in one line so the quiz and the navigation still work.
+`pages/N_Title.py` calls `render_lesson(N)`. The lesson's folder (`lessons.<module>`, e.g.
+lesson2_router) owns what is drawn between the title and the quiz:
+
+- `render_hero()`, optional: the live model first — one chart and one control that fit on the
+  first screen (1400x900) above any reading, so a learner acts before they read;
+- `render_body()`: the sections and their panels, the text explaining what the learner just saw.
+
+A part that fails is reported in one line, so the quiz and the navigation still work.
 """
 
 from __future__ import annotations
@@ -60,8 +65,9 @@ def render_lesson(number: int) -> None:
 
     st.caption(f"Lesson {number} of {NUM_LESSONS}")
     st.title(info.title)
+    _render_part(info.module, "render_hero")
     _render_goals(number)
-    _render_body(info.module)
+    _render_part(info.module, "render_body")
     st.divider()
 
     def on_result(result: QuizResult) -> str | None:
@@ -82,15 +88,18 @@ def _render_goals(number: int) -> None:
         st.markdown(goals if goals else "_The learning goals are being written._")
 
 
-def _render_body(module_name: str) -> None:
+def _render_part(module_name: str, part: str) -> None:
     try:
         module = importlib.import_module(f"lessons.{module_name}")
-        module.render_body()
+        render = getattr(module, part, None)
+        if render is None and part == "render_hero":
+            return  # a lesson without a hero starts with its goals
+        render()
     except st.errors.StreamlitAPIException:
         raise  # a misuse of Streamlit is a bug to fix, not something to hide
     except Exception:
         # Not a traceback for learners: the log has it; the page keeps its quiz and links.
-        _log.exception("lesson body %s failed", module_name)
+        _log.exception("lesson %s.%s failed", module_name, part)
         st.error(f"{BODY_FAILED}. The rest of the page still works.", icon=":material/error:")
 
 
