@@ -4,9 +4,9 @@
                                 [--dense {active,total}] [--aux-coef A] [--minutes M]
 
 Steps: build the corpus (moe_core.lm.corpus) -> train the byte-level BPE on the training documents
--> tokenise each genre into one stream (documents joined by </s>) -> AdamW with warmup + cosine
-decay on random windows (a fixed share of rows from prose) -> every `--eval-every` steps, held-out
-bits per byte per genre -> DIR holds a Hugging Face Mixtral folder plus the manifest, the loss curve
+-> tokenise each genre into one stream (documents joined by </s>) -> AdamW, warmup-stable-decay,
+on random windows (a fixed share of rows from prose) -> every `--eval-every` steps, held-out bits
+per byte per genre -> DIR holds a Hugging Face Mixtral folder plus the manifest, the loss curve
 and a summary. The batch of step s is a function of (seed, s) alone, so `--resume` from the
 periodic checkpoint in DIR/.train/ continues the same run.
 
@@ -61,6 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16, help="rows per step")
     p.add_argument("--seq", type=int, default=256, help="tokens per row")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=80, help="linear warmup steps (smoke: 4)")
+    p.add_argument("--decay-share", type=float, default=0.2, help="final share of steps that decays the lr")
     p.add_argument("--aux-coef", type=float, default=0.01, help="Switch alpha; 0 = no balancing")
     p.add_argument("--dense", choices=("active", "total"), default=None, help="dense baseline instead")
     p.add_argument("--prose-share", type=float, default=0.15, help="share of rows drawn from prose")
@@ -78,7 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.steps is None:
         args.steps = 40 if args.smoke else 2400
     if args.smoke:
-        args.batch, args.seq, args.eval_every, args.save_every = 8, 64, 20, 20
+        args.batch, args.seq, args.eval_every, args.save_every, args.warmup = 8, 64, 20, 20, 4
     return args
 
 
@@ -171,11 +173,19 @@ def heldout_bpb(
 
 
 def lr_at(step: int, args) -> float:
-    warmup = max(1, min(100, args.steps // 10))
-    if step < warmup:
-        return args.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, args.steps - warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))  # floor at lr/10
+    """Warmup-stable-decay (Hägele et al. 2024, https://arxiv.org/abs/2405.18392): linear warmup,
+    constant, then a linear decay to lr/10 over the last `decay_share` of the steps.
+
+    NOTE: chosen over cosine because the schedule before the decay does not depend on --steps, so a
+    run on a busy shared machine can be resumed with a different --steps (set before the decay
+    starts) and is then exactly the run that had that --steps from the start.
+    """
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    decay_start = int(args.steps * (1 - args.decay_share))
+    if step < decay_start:
+        return args.lr
+    return args.lr * (1 - 0.9 * (step - decay_start) / max(1, args.steps - decay_start))
 
 
 def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, float]:
