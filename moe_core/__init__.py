@@ -5,14 +5,28 @@ combine, with torch reference paths beside it. Importing this package never impo
 Streamlit or Plotly; the Triton kernel loads on first use (see `moe_core.kernels`).
 """
 
-from moe_core.config import MoEConfig
-from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, sort_by_expert
+from moe_core.config import FamilyMoEConfig, MoEConfig
+from moe_core.dispatch import (
+    Dispatch,
+    align_block_size,
+    apply_capacity,
+    apply_expert_capacity,
+    sort_by_expert,
+)
 from moe_core.kernels.tiles import TileConfig
 from moe_core.layer import MoEOutput, SparseMoE
 from moe_core.losses import load_balancing_loss, router_z_loss
 from moe_core.metrics import LoadStats, load_stats
 from moe_core.ops import fused_moe, moe_experts
-from moe_core.router import Routing, TopKRouter, expert_choice, sigmoid_bias_topk, softmax_topk
+from moe_core.router import (
+    Routing,
+    TopKRouter,
+    expert_choice,
+    select_experts,
+    sigmoid_bias_topk,
+    softmax_topk,
+    sparsemixer_topk,
+)
 
 
 def __getattr__(name: str):
@@ -26,6 +40,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Dispatch",
+    "FamilyMoEConfig",
     "LoadStats",
     "MoEConfig",
     "MoEOutput",
@@ -36,6 +51,7 @@ __all__ = [
     "TopKRouter",
     "align_block_size",
     "apply_capacity",
+    "apply_expert_capacity",
     "count_params",
     "expert_choice",
     "fused_moe",
@@ -43,7 +59,9 @@ __all__ = [
     "load_stats",
     "moe_experts",
     "router_z_loss",
+    "select_experts",
     "sigmoid_bias_topk",
     "softmax_topk",
     "sort_by_expert",
+    "sparsemixer_topk",
 ]

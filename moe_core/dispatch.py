@@ -101,6 +101,18 @@ def expert_capacity(num_tokens: int, top_k: int, num_experts: int, capacity_fact
     return math.ceil(capacity_factor * num_tokens * top_k / num_experts)
 
 
+def _keep_by_priority(topk_ids: torch.Tensor, num_experts: int, capacity: int) -> torch.Tensor:
+    """[T, K] bool: every token's first choice before any token's second, then token order."""
+    num_tokens, top_k = topk_ids.shape
+    by_priority = topk_ids.t().reshape(-1)  # [K*T]: all k=0 choices first, in token order
+    order = torch.argsort(by_priority, stable=True)
+    counts_E = torch.bincount(by_priority, minlength=num_experts)
+    starts_E = torch.cumsum(counts_E, 0) - counts_E
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel(), device=order.device) - starts_E[by_priority[order]]
+    return (rank < capacity).reshape(top_k, num_tokens).t().contiguous()
+
+
 def apply_capacity(topk_ids: torch.Tensor, num_experts: int, capacity_factor: float) -> CapacityResult:
     """Which slots an expert keeps when it can take only C of them.
 
@@ -109,11 +121,22 @@ def apply_capacity(topk_ids: torch.Tensor, num_experts: int, capacity_factor: fl
     """
     num_tokens, top_k = topk_ids.shape
     capacity = expert_capacity(num_tokens, top_k, num_experts, capacity_factor)
-    by_priority = topk_ids.t().reshape(-1)  # [K*T]: all k=0 choices first, in token order
-    order = torch.argsort(by_priority, stable=True)
-    counts_E = torch.bincount(by_priority, minlength=num_experts)
-    starts_E = torch.cumsum(counts_E, 0) - counts_E
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.numel(), device=order.device) - starts_E[by_priority[order]]
-    keep = (rank < capacity).reshape(top_k, num_tokens).t().contiguous()
+    keep = _keep_by_priority(topk_ids, num_experts, capacity)
+    return CapacityResult(keep, capacity, int((~keep).sum()))
+
+
+def apply_expert_capacity(
+    topk_ids: torch.Tensor, num_experts: int, capacity: int, num_groups: int = 1
+) -> CapacityResult:
+    """A fixed capacity C per expert, counted separately in each of `num_groups` equal runs of tokens.
+
+    Switch Transformers (transformers' `SwitchTransformersTop1Router`) sets `expert_capacity` in its
+    config and counts it per sequence: give [B*T, K] ids and num_groups = B. Same priority rule.
+    """
+    num_tokens = topk_ids.shape[0]
+    if num_groups < 1 or num_tokens % num_groups:
+        raise ValueError(f"num_groups ({num_groups}) must divide the number of tokens ({num_tokens})")
+    # Expert e of group g becomes expert g*E + e: one pass ranks every group separately.
+    group_T1 = (torch.arange(num_tokens, device=topk_ids.device) // (num_tokens // num_groups))[:, None]
+    keep = _keep_by_priority(topk_ids + group_T1 * num_experts, num_experts * num_groups, capacity)
     return CapacityResult(keep, capacity, int((~keep).sum()))

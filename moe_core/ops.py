@@ -19,7 +19,7 @@ import os
 import torch
 
 from moe_core.kernels import load_triton, triton_interpreted
-from moe_core.kernels.reference import experts_loop, experts_sorted
+from moe_core.kernels.reference import expert_activation, experts_general, experts_loop, experts_sorted
 from moe_core.kernels.tiles import TileConfig, default_tiles
 from moe_core.router import softmax_topk
 
@@ -34,7 +34,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def _check_expert_inputs(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> None:
+def _check_expert_inputs(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, gated: bool = True) -> None:
     if x.dim() != 2:
         raise ValueError(f"hidden_states must have shape [T, D], got {tuple(x.shape)}")
     if w1.dim() != 3 or w2.dim() != 3:
@@ -44,10 +44,11 @@ def _check_expert_inputs(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) ->
     num_experts, two_f, hidden = w1.shape
     if hidden != x.shape[1]:
         raise ValueError(f"w1 must be [E, 2F, D={x.shape[1]}] to match hidden_states, got {tuple(w1.shape)}")
-    if two_f % 2:
+    if gated and two_f % 2:
         raise ValueError(f"w1's second dim must be 2F (gate and up rows), got odd {two_f}")
-    if tuple(w2.shape) != (num_experts, hidden, two_f // 2):
-        raise ValueError(f"w2 must be [E, D, F] = {(num_experts, hidden, two_f // 2)}, got {tuple(w2.shape)}")
+    ffn = two_f // 2 if gated else two_f
+    if tuple(w2.shape) != (num_experts, hidden, ffn):
+        raise ValueError(f"w2 must be [E, D, F] = {(num_experts, hidden, ffn)}, got {tuple(w2.shape)}")
     for name, t in (("hidden_states", x), ("w1", w1), ("w2", w2)):
         if t.dtype not in _FLOAT_DTYPES:
             raise ValueError(f"{name} must be a floating tensor, got {t.dtype}")
@@ -76,9 +77,23 @@ def moe_experts(
     topk_ids: torch.Tensor,
     backend: str = "auto",
     tiles: TileConfig | None = None,
+    *,
+    hidden_act: str = "silu",
+    is_act_and_mul: bool = True,
+    w1_bias: torch.Tensor | None = None,
+    w2_bias: torch.Tensor | None = None,
+    apply_router_weight_on_input: bool = False,
+    swiglu_alpha: float = 1.702,
+    swiglu_limit: float = 7.0,
 ) -> torch.Tensor:
-    """The routed experts alone, given a routing (ids -1 mark dropped slots). Returns [T, D]."""
-    _check_expert_inputs(hidden_states, w1, w2)
+    """The routed experts alone, given a routing (ids -1 mark dropped slots). Returns [T, D].
+
+    The keyword options describe other families' experts (see `MoEConfig`): `hidden_act`,
+    `is_act_and_mul` (gated: w1 is [E, 2F, D]; else [E, F, D]), biases `w1_bias [E, 2F or F]` and
+    `w2_bias [E, D]`, and `apply_router_weight_on_input` (Llama-4). Without them this is the
+    Mixtral expert and runs the fused kernel; with them, the Triton path chains two grouped GEMMs.
+    """
+    _check_expert_inputs(hidden_states, w1, w2, is_act_and_mul)
     if (
         topk_ids.shape != topk_weights.shape
         or topk_ids.dim() != 2
@@ -92,6 +107,13 @@ def moe_experts(
     backend = resolve_backend(backend, hidden_states.device)
     if hidden_states.shape[0] == 0:
         return hidden_states.new_zeros(hidden_states.shape)
+    plain = (hidden_act == "silu" and is_act_and_mul and w1_bias is None and w2_bias is None
+             and not apply_router_weight_on_input)
+    if not plain:
+        act = lambda h: expert_activation(h, hidden_act, is_act_and_mul, swiglu_alpha, swiglu_limit)
+        options = (act, w1_bias, w2_bias, apply_router_weight_on_input)
+        if backend != "triton":
+            return experts_general(hidden_states, w1, w2, topk_weights, topk_ids, *options)
     if backend == "loop":
         return experts_loop(hidden_states, w1, w2, topk_weights, topk_ids)
     if backend == "torch":
@@ -110,14 +132,19 @@ def moe_experts(
     if tiles is None and not triton_interpreted() and os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0":
         tiles = triton_moe.tuned_tiles(hidden_states, w1, w2, topk_weights, topk_ids.long())
     tiles = tiles or default_tiles(hidden_states.shape[0], triton_interpreted())
+    tensors = (hidden_states.contiguous(), w1, w2, w1_bias, w2_bias)
     if triton_interpreted() and hidden_states.dtype == torch.bfloat16:
         # NOTE: Triton's interpreter runs tl.dot through numpy, which has no bf16: it returned values
         # near 1e10, silently. Compute in fp32 (autograd casts the gradients back) and round once.
-        out = triton_moe.triton_experts(
-            hidden_states.float().contiguous(), w1.float(), w2.float(), topk_weights, topk_ids.long(), tiles
+        tensors = tuple(None if t is None else t.float() for t in tensors)
+    x, w1_, w2_, b1, b2 = tensors
+    if plain:
+        out = triton_moe.triton_experts(x, w1_, w2_, topk_weights, topk_ids.long(), tiles)
+    else:
+        out = triton_moe.triton_experts_general(
+            x, w1_, w2_, topk_weights, topk_ids.long(), act, b1, b2, apply_router_weight_on_input, tiles
         )
-        return out.to(hidden_states.dtype)
-    return triton_moe.triton_experts(hidden_states.contiguous(), w1, w2, topk_weights, topk_ids.long(), tiles)
+    return out.to(hidden_states.dtype)
 
 
 def fused_moe(

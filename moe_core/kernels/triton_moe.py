@@ -153,6 +153,57 @@ def triton_experts(
     return TritonExperts.apply(x, w1, w2, topk_weights, dispatch, topk_ids.shape[1], tiles)
 
 
+class GroupedGemm(torch.autograd.Function):
+    """C[s] = A[s // a_row_div] @ B[e(s)]^T as a differentiable op, for experts the fused path
+    does not cover (biases, other activations, weight on the input): torch does the elementwise
+    parts between two of these, and autograd chains them.
+
+        dA[r] = sum over slots s of row r of dC[s] @ B[e(s)]      (grouped GEMM with B transposed)
+        dB[e] = sum over e's slots of dC[s]^T A[s // a_row_div]    (segment reduction)
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, dispatch: Dispatch, a_row_div: int, tiles: TileConfig):
+        ctx.save_for_backward(a, b)
+        ctx.dispatch, ctx.a_row_div, ctx.tiles = dispatch, a_row_div, tiles
+        return grouped_gemm(a, b, dispatch, a_row_div, b.shape[1], tiles)
+
+    @staticmethod
+    def backward(ctx, dc):
+        a, b = ctx.saved_tensors
+        dispatch, div, tiles = ctx.dispatch, ctx.a_row_div, ctx.tiles
+        dc = dc.contiguous().to(a.dtype)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da_slots = grouped_gemm(dc, b.transpose(1, 2), dispatch, 1, a.shape[1], tiles)
+            da = da_slots.view(-1, div, a.shape[1]).float().sum(dim=1).to(a.dtype) if div > 1 else da_slots
+        if ctx.needs_input_grad[1]:
+            db = grouped_wgrad(dc, 1, a, div, dispatch, b.shape[0], tiles, out_dtype=b.dtype)
+        return da, db, None, None, None
+
+
+def triton_experts_general(x, w1, w2, topk_weights, topk_ids, act, b1, b2, weight_on_input, tiles):
+    """Any expert on the grouped GEMM: GEMM -> (bias, activation in torch) -> GEMM -> combine."""
+    num_tokens, hidden = x.shape
+    top_k = topk_ids.shape[1]
+    dispatch = align_block_size(topk_ids, w1.shape[0], tiles.block_m)
+    valid_N = (topk_ids >= 0).reshape(-1, 1).to(x.dtype)  # 0 for dropped slots
+    expert_N = topk_ids.reshape(-1).clamp(min=0)
+    weights_N1 = topk_weights.reshape(-1, 1).to(x.dtype) * valid_N
+    if weight_on_input:
+        h_NH = GroupedGemm.apply(x.repeat_interleave(top_k, dim=0) * weights_N1, w1, dispatch, 1, tiles)
+    else:
+        h_NH = GroupedGemm.apply(x, w1, dispatch, top_k, tiles)
+    if b1 is not None:
+        h_NH = h_NH + b1[expert_N] * valid_N
+    y_ND = GroupedGemm.apply(act(h_NH).contiguous(), w2, dispatch, 1, tiles)
+    if b2 is not None:
+        y_ND = y_ND + b2[expert_N] * valid_N
+    if not weight_on_input:
+        y_ND = y_ND * weights_N1
+    return y_ND.view(num_tokens, top_k, hidden).float().sum(dim=1).to(x.dtype)
+
+
 _TUNED: dict[tuple, TileConfig] = {}
 
 
