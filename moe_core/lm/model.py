@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +114,18 @@ class LMOutput:
     logits: torch.Tensor  # [B, T, V]
     router_logits: tuple[torch.Tensor, ...]  # one [B*T, E] per layer
     topk_ids: tuple[torch.Tensor, ...]  # one [B*T, K] per layer: the experts each token visited
-    aux_loss: torch.Tensor  # mean over layers of the Switch loss (K when perfectly balanced)
+    num_experts: int
+    top_k: int
+
+    @cached_property
+    def aux_loss(self) -> torch.Tensor:
+        """Mean over layers of the Switch loss (= K when perfectly balanced); computed on first use
+        only, so inference does not pay for it. Differentiable through `router_logits`."""
+        if not self.router_logits or self.router_logits[0].shape[0] == 0:
+            return self.logits.new_zeros(())
+        return torch.stack(
+            [load_balancing_loss(r, self.num_experts, self.top_k) for r in self.router_logits]
+        ).mean()
 
 
 class RMSNorm(nn.Module):
@@ -223,7 +235,7 @@ class MoELM(nn.Module):
         """input_ids [B, T] -> LMOutput. With `cache` (from `new_cache()`), keys/values are kept."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
-        B, T = input_ids.shape
+        T = input_ids.shape[1]
         x = self.embed_tokens(input_ids)  # [B, T, D]
         positions = torch.arange(start_pos, start_pos + T, device=input_ids.device)
         cos, sin = rope_cos_sin(positions, self.config.head_dim, self.config.rope_theta)
@@ -234,17 +246,10 @@ class MoELM(nn.Module):
             router_logits.append(moe.router_logits)
             topk_ids.append(moe.topk_ids)
         logits = self.lm_head(self.norm(x))  # [B, T, V]
-        aux = (
-            torch.stack(
-                [
-                    load_balancing_loss(r, self.config.num_local_experts, self.config.num_experts_per_tok)
-                    for r in router_logits
-                ]
-            ).mean()
-            if B * T
-            else logits.new_zeros(())
+        cfg = self.config
+        return LMOutput(
+            logits, tuple(router_logits), tuple(topk_ids), cfg.num_local_experts, cfg.num_experts_per_tok
         )
-        return LMOutput(logits, tuple(router_logits), tuple(topk_ids), aux)
 
     def new_cache(self) -> list:
         """An empty KV cache: one [k, v] pair per layer, filled by `forward(..., cache=...)`."""

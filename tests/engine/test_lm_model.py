@@ -189,3 +189,18 @@ def test_rejects_a_non_mixtral_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "llama"}))
     with pytest.raises(ValueError, match="mixtral"):
         MoELM.from_pretrained(tmp_path)
+
+
+def test_aux_loss_is_transformers_switch_loss_per_layer_averaged():
+    from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+
+    model = tiny_model(seed=9).train()
+    out = model(torch.randint(0, TINY.vocab_size, (2, 16)))
+    per_layer = [
+        load_balancing_loss_func((r,), TINY.num_local_experts, TINY.num_experts_per_tok)
+        for r in out.router_logits
+    ]
+    torch.testing.assert_close(out.aux_loss, torch.stack(per_layer).mean(), atol=1e-6, rtol=0)
+    out.aux_loss.backward()  # the Switch loss trains the gates (through P_e), nothing else
+    assert model.layers[0].mlp.router.gate.weight.grad.abs().sum() > 0
+    assert model.embed_tokens.weight.grad is not None
