@@ -32,6 +32,7 @@ from lessons.course.url_state import (
     write_url,
 )
 from lessons.lesson2_router import figures as charts
+from lessons.lesson2_router.real_model import render_hero
 from moe_core.router import expert_choice, softmax_topk
 from moe_core.router_demo import (
     SpecialisationReport,
@@ -335,3 +336,6 @@ def comparison_panel() -> None:
                    "got no expert at all and pass through the residual connection. Token choice makes the "
                    "loads uneven; expert choice makes the experts-per-token uneven instead.")  # fmt: skip
         write_url(router_ec_cf=cf)
+
+
+__all__ = ["render_body", "render_hero"]

@@ -1,0 +1,100 @@
+"""Lesson 2's first screen: the router of a real MoE language model, on text the learner picks.
+
+The course's model (`moe_core.lm`, a small Mixtral trained here on Python's standard library and
+its documentation) routes every token of the passage in each of its layers; the passage is drawn
+with each token coloured by its top-1 expert, one row per layer. A k slider reroutes the same model
+at inference and shows what that costs in next-token loss, measured on the passage itself.
+
+Widget values live in the URL (`router_lm_*`) like the rest of the lesson.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lessons.course.lm_view import (
+    MAX_CHARS,
+    clean_text,
+    example_passages,
+    get_lm,
+    lm_available,
+    passage_html,
+    passage_summary,
+    route_text,
+)
+from lessons.course.url_state import url_choice, url_number, write_url
+
+HERO = "router_lm"
+OWN_TEXT = "Your own text"
+TRAINED_K = 2  # the shipped model was trained with top-2 of 8 (config.json: num_experts_per_tok)
+
+
+def _init_state(passages: dict[str, str]) -> None:
+    """Seed missing widget values from the URL (they vanish when a widget is not drawn)."""
+    options = [*passages, OWN_TEXT]
+    if "router_lm_pick" not in st.session_state:
+        st.session_state["router_lm_pick"] = url_choice("router_lm_pick", options[0], options).value
+    if "router_lm_k" not in st.session_state:
+        st.session_state["router_lm_k"] = url_number("router_lm_k", TRAINED_K, 1, 8).value
+    # The text box is not drawn while a shipped passage is picked, so its value is kept apart.
+    st.session_state.setdefault("router_lm_saved", "")
+    st.session_state.setdefault("router_lm_text", st.session_state["router_lm_saved"])
+
+
+def _keep_text() -> None:
+    st.session_state["router_lm_saved"] = st.session_state["router_lm_text"]
+
+
+@st.fragment
+def render_hero() -> None:
+    """The live model first: a passage, its routing per layer, and k with its cost in loss."""
+    if not lm_available():
+        st.info("The course's language model is not installed in this copy of MoE Lab "
+                "(moe_core/weights/lm); the rest of the lesson works without it.")  # fmt: skip
+        return
+    passages = example_passages()
+    _init_state(passages)
+    with st.container(border=True):
+        st.markdown("**A real MoE language model routes your text.** Each token is coloured by the "
+                    "expert that scored it highest, in each of the model's four MoE layers.")  # fmt: skip
+        left, right = st.columns([3, 2])
+        pick = left.selectbox("Passage (held out from training)", [*passages, OWN_TEXT], key="router_lm_pick")
+        k = right.slider("Experts per token, k", 1, 8, key="router_lm_k",
+                         help=f"Trained with k = {TRAINED_K}; other values reroute it.")  # fmt: skip
+        if pick == OWN_TEXT:
+            raw = st.text_area("Your text (code or English)", key="router_lm_text", on_change=_keep_text,
+                               placeholder="def mean(xs):\n    return sum(xs) / len(xs)")  # fmt: skip
+        else:
+            raw = passages.get(pick, "")
+        text, notices = clean_text(raw)
+        for note in notices:
+            st.caption(note)
+        write_url(router_lm_pick=pick, router_lm_k=k)
+        if not text.strip():
+            return
+        routed = route_text(text, top_k=int(k))
+        if not routed.tokens:
+            return
+        st.html(passage_html(routed))
+        st.caption(passage_summary(routed))
+        _loss_line(text, routed.bits, int(k))
+
+
+def _loss_line(text: str, bits: float | None, k: int) -> None:
+    if bits is None:
+        st.caption("Two or more tokens are needed to measure the next-token loss.")
+        return
+    trained = route_text(text, top_k=TRAINED_K).bits
+    model, _ = get_lm()
+    experts = model.config.num_local_experts
+    if k == TRAINED_K:
+        st.markdown(f"Next-token loss on this passage: **{bits:.2f} bits per token**, with each token "
+                    f"sent to {k} of {experts} experts, as in training.")  # fmt: skip
+    else:
+        change = bits - trained
+        st.markdown(f"Next-token loss with k = {k}: **{bits:.2f} bits per token**, against "
+                    f"{trained:.2f} with k = {TRAINED_K} as trained ({change:+.2f}). Compute per token "
+                    f"grows with k; the loss tells what the extra experts are worth.")  # fmt: skip
+
+
+__all__ = ["HERO", "MAX_CHARS", "render_hero"]
