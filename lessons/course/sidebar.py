@@ -106,8 +106,23 @@ def _signed_in_learner() -> Learner | None:
     return Learner(key, display, signed_in=True, chosen=True)
 
 
+DEFAULT_KEY = DEFAULT_LEARNER  # the store's key for nobody in particular
+_CURRENT = "shell_current_learner"  # the Learner this run resolved (predict.py reads it)
+
+
+def current_learner() -> Learner | None:
+    """The learner `resolve_learner` found on this run (None before it ran)."""
+    return st.session_state.get(_CURRENT)
+
+
 def resolve_learner(notices: list[str]) -> Learner:
     """Who is learning on this run; appends short notices for anything odd in the URL."""
+    learner = _resolve(notices)
+    st.session_state[_CURRENT] = learner
+    return learner
+
+
+def _resolve(notices: list[str]) -> Learner:
     signed_in = _signed_in_learner()
     if signed_in is not None:
         if LEARNER_PARAM in st.query_params:
@@ -247,7 +262,7 @@ def note_visit(learner: Learner, page: int) -> None:
 
 def reset_progress(learner: Learner) -> str | None:
     """Erase the learner's stored and session progress; returns a notice on failure."""
-    for key in (_RESULTS, _PENDING):
+    for key in (_RESULTS, _PENDING, "predict_known", "predict_pending"):  # the last two: predict.py
         for item in [k for k in _session_dict(key) if k[0] == learner.key]:
             del _session_dict(key)[item]
     try:

@@ -1,12 +1,16 @@
 """The progress database's tables and their version: what a row means, independent of any engine.
 
 Schema changes: the `schema_version` table records the version the tables follow. A database from a
-newer MoE Lab is refused rather than misread (`store.ProgressStore`); a later release adds its
-migration steps beside `SCHEMA_VERSION`.
+newer MoE Lab is refused rather than misread (`store.ProgressStore`); an older one is brought up to
+`SCHEMA_VERSION` by the steps in `MIGRATIONS`, in one transaction, losing nothing.
+
+Versions: 1 = quiz_results, lesson_visits. 2 adds `predictions` (the "Predict, then try" answers,
+issue 17) and `learners` (a private learner id -> the display name the learner typed; contract 5).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +20,7 @@ from sqlalchemy import Connection, func, inspect, select, text
 
 from lessons.course.identity import MAX_LEARNER_CHARS
 
-SCHEMA_VERSION = 1  # bump with a migration step when a table changes
+SCHEMA_VERSION = 2  # bump with a migration step (MIGRATIONS) when a table changes
 LESSONS = range(1, 6)  # lessons 1..5
 PASS_FRACTION = 0.8  # a quiz passes at >= 80%, as in lessons/content/lesson*/quiz.toml
 
@@ -40,6 +44,24 @@ lesson_visits = sa.Table(
     sa.Column("learner", sa.String(MAX_LEARNER_CHARS), primary_key=True),
     sa.Column("lesson", sa.Integer, primary_key=True),
     sa.Column("last_visited_at", sa.DateTime(timezone=True), nullable=False),
+)
+MAX_PREDICTION_KEY_CHARS = 64
+MAX_ANSWER_CHARS = 500  # an option's text; options are written by the course, not typed
+predictions = sa.Table(  # version 2: one locked-in prediction per learner, lesson and question
+    "predictions",
+    metadata,
+    sa.Column("learner", sa.String(MAX_LEARNER_CHARS), primary_key=True),
+    sa.Column("lesson", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(MAX_PREDICTION_KEY_CHARS), primary_key=True),
+    sa.Column("answer", sa.String(MAX_ANSWER_CHARS), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+)
+learners = sa.Table(  # version 2: the name is only shown; progress is keyed by the private id
+    "learners",
+    metadata,
+    sa.Column("id", sa.String(MAX_LEARNER_CHARS), primary_key=True),
+    sa.Column("display_name", sa.String(MAX_LEARNER_CHARS), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -75,16 +97,32 @@ def read_version(conn: Connection) -> int | None:
     return conn.scalar(select(func.max(schema_version.c.version)))
 
 
+def _add_predictions_and_learners(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[predictions, learners], checkfirst=True)
+
+
+# version -> the step that brings a database of that version to the next one. Steps only add
+# tables or columns: a migration never rewrites or drops what a learner has stored.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_predictions_and_learners}
+
+
 def create_schema(conn: Connection) -> int:
-    """Create missing tables and record the version, inside the caller's write transaction."""
+    """Create missing tables, or migrate older ones, and record the version, inside the caller's
+    write transaction. Returns the version the database follows now (newer ones are left as they
+    are: the caller refuses them)."""
     if conn.dialect.name == "postgresql":
-        # Two app processes starting together must not both create the tables.
+        # Two app processes starting together must not both create (or migrate) the tables.
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('moe_lab.schema'))"))
-    version = read_version(conn)  # someone may have created it while we waited
+    version = read_version(conn)  # someone may have created or migrated it while we waited
     if version is None:
         metadata.create_all(conn, checkfirst=True)
         conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-        version = SCHEMA_VERSION
+        return SCHEMA_VERSION
+    if 1 <= version < SCHEMA_VERSION:
+        for step in range(version, SCHEMA_VERSION):
+            MIGRATIONS[step](conn)
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
     return version
 
 

@@ -12,8 +12,8 @@ What it promises:
 - A file that is not a SQLite database is refused before anything is written, and left as it was.
 
 Schema changes: the `schema_version` table records the version the tables follow. A database from a
-newer MoE Lab is refused rather than misread; a later release adds its migration steps beside
-`SCHEMA_VERSION`. Learner names must already be canonical (`lessons.course.identity`).
+newer MoE Lab is refused rather than misread; an older one is migrated on first use
+(`schema.MIGRATIONS`). Learner keys must already be canonical (`lessons.course.identity`).
 """
 
 from __future__ import annotations
@@ -56,11 +56,15 @@ from lessons.course.progress.faults import (
 )
 from lessons.course.progress.schema import (
     LESSONS,
+    MAX_ANSWER_CHARS,
+    MAX_PREDICTION_KEY_CHARS,
     PASS_FRACTION,
     SCHEMA_VERSION,
     LessonProgress,
     create_schema,
+    learners,
     lesson_visits,
+    predictions,
     quiz_results,
     read_version,
     to_progress,
@@ -254,13 +258,76 @@ class ProgressStore:
         )
         return self._run(lambda conn: conn.scalar(query))
 
+    def record_prediction(self, learner: str, lesson: int, key: str, answer: str) -> str:
+        """Keep the learner's prediction for question `key` of `lesson`; returns the one kept.
+
+        A prediction is locked in: the first one stored wins, so a second tab that answers after
+        seeing the outcome does not rewrite it (the caller shows what this returns)."""
+        _check_learner(learner)
+        _check_lesson(lesson)
+        _check_text("prediction key", key, MAX_PREDICTION_KEY_CHARS)
+        _check_text("answer", answer, MAX_ANSWER_CHARS)
+        new = self._insert(predictions).values(
+            learner=learner, lesson=lesson, key=key, answer=answer, answered_at=_now()
+        ).on_conflict_do_nothing(index_elements=[predictions.c.learner, predictions.c.lesson,
+                                                 predictions.c.key])
+        kept = select(predictions.c.answer).where(
+            predictions.c.learner == learner, predictions.c.lesson == lesson, predictions.c.key == key
+        )
+
+        def work(conn: Connection) -> str:
+            conn.execute(new)
+            return conn.scalar(kept)
+
+        return self._run(work, write=True)
+
+    def predictions(self, learner: str, lesson: int) -> dict[str, str]:
+        """The learner's predictions in `lesson`: question key -> answer."""
+        _check_learner(learner)
+        _check_lesson(lesson)
+        query = select(predictions.c.key, predictions.c.answer).where(
+            predictions.c.learner == learner, predictions.c.lesson == lesson
+        )
+        return {row.key: row.answer for row in self._run(lambda conn: conn.execute(query).all())}
+
+    def set_display_name(self, learner: str, name: str) -> None:
+        """Show `name` (canonical, see identity.normalize_learner_name) for learner id `learner`."""
+        _check_learner(learner)
+        _check_learner(name)
+        new = self._insert(learners).values(id=learner, display_name=name, updated_at=_now())
+        upsert = new.on_conflict_do_update(
+            index_elements=[learners.c.id],
+            set_={"display_name": new.excluded.display_name, "updated_at": new.excluded.updated_at},
+        )
+        self._run(lambda conn: conn.execute(upsert), write=True)
+
+    def display_name(self, learner: str) -> str | None:
+        """The name learner id `learner` chose to be shown, or None if none yet."""
+        _check_learner(learner)
+        query = select(learners.c.display_name).where(learners.c.id == learner)
+        return self._run(lambda conn: conn.scalar(query))
+
+    def claim_name(self, name: str, learner: str) -> int:
+        """Move everything stored under the old name key `name` (MoE Lab before private ids kept
+        progress under the name in `?learner=NAME`) to learner id `learner`, in one transaction;
+        returns how many records moved. Afterwards nothing is stored under `name`, so the name
+        alone opens nothing. Records the id already has are merged: best score, attempts summed,
+        passed if either passed, the latest visit, the prediction made first."""
+        _check_learner(name)
+        _check_learner(learner)
+        if name == learner:
+            raise ValueError("a learner cannot claim its own records")
+        return self._run(lambda conn: _move_records(conn, self._insert, name, learner), write=True)
+
     def reset(self, learner: str) -> None:
-        """Forget this learner's quiz results and visits (other learners are untouched)."""
+        """Forget this learner's quiz results, visits, predictions and display name (other learners
+        are untouched)."""
         _check_learner(learner)
 
         def work(conn: Connection) -> None:
-            conn.execute(delete(quiz_results).where(quiz_results.c.learner == learner))
-            conn.execute(delete(lesson_visits).where(lesson_visits.c.learner == learner))
+            for table in (quiz_results, lesson_visits, predictions):
+                conn.execute(delete(table).where(table.c.learner == learner))
+            conn.execute(delete(learners).where(learners.c.id == learner))
 
         self._run(work, write=True)
 
@@ -329,7 +396,7 @@ class ProgressStore:
             prepare_sqlite_file(self.url)  # before SQLite may write to the file
             with self._engine.connect() as conn, conn.begin():
                 version = read_version(conn)
-            if version is None:
+            if version is None or 1 <= version < SCHEMA_VERSION:  # a new or an older database
                 with self._engine.connect() as conn:
                     conn.execution_options(moe_lab_write=True)
                     with conn.begin():
@@ -345,7 +412,50 @@ class ProgressStore:
             self._ready = True
 
 
+def _move_records(conn: Connection, insert: Callable[[sa.Table], Any], old: str, new: str) -> int:
+    """`ProgressStore.claim_name`'s work, inside its write transaction."""
+    moved = 0
+    q = quiz_results.c
+    for row in conn.execute(select(quiz_results).where(q.learner == old)).all():
+        values = {**row._mapping, "learner": new}
+        ins = insert(quiz_results).values(**values)
+        ex = ins.excluded
+        conn.execute(ins.on_conflict_do_update(index_elements=[q.learner, q.lesson], set_={
+            "best_score": case((ex.best_score > q.best_score, ex.best_score), else_=q.best_score),
+            "attempts": q.attempts + ex.attempts,
+            "passed": or_(q.passed, ex.passed),
+            "first_attempt_at": case((ex.first_attempt_at < q.first_attempt_at, ex.first_attempt_at),
+                                     else_=q.first_attempt_at),
+            "last_attempt_at": case((ex.last_attempt_at > q.last_attempt_at, ex.last_attempt_at),
+                                    else_=q.last_attempt_at),
+            "passed_at": case((q.passed_at.is_(None), ex.passed_at),
+                              (ex.passed_at < q.passed_at, ex.passed_at), else_=q.passed_at),
+        }))
+        moved += 1
+    v = lesson_visits.c
+    for row in conn.execute(select(lesson_visits).where(v.learner == old)).all():
+        ins = insert(lesson_visits).values(**{**row._mapping, "learner": new})
+        later = case((ins.excluded.last_visited_at > v.last_visited_at, ins.excluded.last_visited_at),
+                     else_=v.last_visited_at)
+        conn.execute(ins.on_conflict_do_update(index_elements=[v.learner, v.lesson],
+                                               set_={"last_visited_at": later}))
+        moved += 1
+    p = predictions.c
+    for row in conn.execute(select(predictions).where(p.learner == old)).all():
+        ins = insert(predictions).values(**{**row._mapping, "learner": new})
+        conn.execute(ins.on_conflict_do_nothing(index_elements=[p.learner, p.lesson, p.key]))
+        moved += 1
+    for table in (quiz_results, lesson_visits, predictions):
+        conn.execute(delete(table).where(table.c.learner == old))
+    return moved
+
+
 # --- argument checks (ValueError: a programming mistake, not a database fault) ----------------
+
+
+def _check_text(name: str, value: str, limit: int) -> None:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValueError(f"{name} must be a non-empty str of at most {limit} characters, got {value!r}")
 
 
 def _check_lesson(lesson: int) -> None:

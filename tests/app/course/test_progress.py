@@ -155,6 +155,122 @@ def test_learner_names_round_trip(store: ProgressStore, db_path: Path, name: str
     assert _raw(db_path, "select learner from quiz_results order by learner") == sorted([(name,), ("other",)])
 
 
+# --- predictions, display names, old name keys (schema version 2) ------------------------------
+
+
+def test_predictions_are_kept_per_learner_and_lesson_and_the_first_wins(store: ProgressStore) -> None:
+    assert store.predictions("ann", 4) == {}
+    assert store.record_prediction("ann", 4, "collapse", "one expert") == "one expert"
+    assert store.record_prediction("ann", 4, "collapse", "balanced") == "one expert"  # locked in
+    store.record_prediction("ann", 4, "alpha", "costs loss")
+    store.record_prediction("ann", 2, "collapse", "balanced")
+    store.record_prediction("bo", 4, "collapse", "balanced")
+    assert store.predictions("ann", 4) == {"collapse": "one expert", "alpha": "costs loss"}
+    assert store.predictions("ann", 2) == {"collapse": "balanced"}
+    store.reset("ann")
+    assert store.predictions("ann", 4) == {} and store.predictions("bo", 4) == {"collapse": "balanced"}
+
+
+@pytest.mark.parametrize(("key", "answer"), [("", "x"), ("k" * 65, "x"), ("k", ""), ("k", "a" * 501),
+                                             (None, "x"), ("k", 3)])
+def test_bad_prediction_is_rejected(store: ProgressStore, key: object, answer: object) -> None:
+    with pytest.raises(ValueError, match=r"key|answer"):
+        store.record_prediction("ann", 1, key, answer)  # type: ignore[arg-type]
+
+
+def test_display_names(store: ProgressStore) -> None:
+    assert store.display_name("browser:abc") is None
+    store.set_display_name("browser:abc", "Ann")
+    store.set_display_name("browser:abc", "Ann Lee")
+    store.set_display_name("browser:def", "Ann Lee")  # two learners may show the same name
+    assert store.display_name("browser:abc") == "Ann Lee" == store.display_name("browser:def")
+    with pytest.raises(ValueError, match="canonical"):
+        store.set_display_name("browser:abc", " Ann ")
+    store.reset("browser:abc")
+    assert store.display_name("browser:abc") is None and store.display_name("browser:def") == "Ann Lee"
+
+
+def test_claiming_an_old_name_moves_and_merges_everything_once(store: ProgressStore, db_path: Path) -> None:
+    store.record_quiz("ann", 1, 0.9)  # stored under the name, as MoE Lab did before private ids
+    store.record_quiz("ann", 2, 0.5)
+    store.record_quiz("ann", 2, 0.6)
+    store.mark_visited("ann", 2)
+    store.record_prediction("ann", 4, "collapse", "one expert")
+    store.record_quiz("other", 1, 0.2)
+    new = "browser:xyz"
+    store.record_quiz(new, 2, 0.7)  # the browser already has work of its own: merged, not lost
+    store.record_prediction(new, 4, "collapse", "balanced")
+    assert store.claim_name("ann", new) == 4  # 2 quiz rows, 1 visit, 1 prediction
+    mine = store.progress(new)
+    assert (mine[1].best_score, mine[1].attempts, mine[1].passed) == (0.9, 1, True)
+    assert (mine[2].best_score, mine[2].attempts, mine[2].passed) == (0.7, 3, False)
+    assert store.last_visited(new) == 2
+    assert store.predictions(new, 4) == {"collapse": "balanced"}  # the browser's own came first
+    for table in ("quiz_results", "lesson_visits", "predictions"):
+        assert _raw(db_path, f"select count(*) from {table} where learner = 'ann'") == [(0,)]
+    assert store.claim_name("ann", "browser:someone-else") == 0  # the name alone opens nothing now
+    assert store.progress("other")[1].best_score == 0.2
+
+
+# v1 as MoE Lab created it (the DDL SQLAlchemy emitted for the version-1 tables), per dialect.
+V1_DDL = {
+    "sqlite": ("DATETIME", "FLOAT"),
+    "postgresql": ("TIMESTAMP WITH TIME ZONE", "FLOAT"),
+}
+
+
+def _v1_statements(dialect: str) -> list[str]:
+    stamp, number = V1_DDL[dialect]
+    return [
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        f"CREATE TABLE quiz_results (learner VARCHAR(64) NOT NULL, lesson INTEGER NOT NULL, "
+        f"best_score {number} NOT NULL, attempts INTEGER NOT NULL, passed BOOLEAN NOT NULL, "
+        f"first_attempt_at {stamp} NOT NULL, last_attempt_at {stamp} NOT NULL, passed_at {stamp}, "
+        "PRIMARY KEY (learner, lesson))",
+        f"CREATE TABLE lesson_visits (learner VARCHAR(64) NOT NULL, lesson INTEGER NOT NULL, "
+        f"last_visited_at {stamp} NOT NULL, PRIMARY KEY (learner, lesson))",
+        "INSERT INTO schema_version VALUES (1)",
+        "INSERT INTO quiz_results VALUES ('ann', 1, 0.9, 2, true, '2026-11-30 10:00:00', "
+        "'2026-12-01 09:00:00', '2026-12-01 09:00:00')",
+        "INSERT INTO quiz_results VALUES ('bo', 3, 0.4, 1, false, '2026-12-02 08:00:00', "
+        "'2026-12-02 08:00:00', NULL)",
+        "INSERT INTO lesson_visits VALUES ('ann', 2, '2026-12-01 09:05:00')",
+    ]
+
+
+def _check_migrated(store: ProgressStore) -> None:
+    ann, bo = store.progress("ann")[1], store.progress("bo")[3]
+    assert (ann.best_score, ann.attempts, ann.passed) == (0.9, 2, True)
+    assert ann.first_attempt_at.isoformat() == "2026-11-30T10:00:00+00:00"
+    assert (bo.best_score, bo.attempts, bo.passed, bo.passed_at) == (0.4, 1, False, None)
+    assert store.last_visited("ann") == 2
+    store.record_prediction("ann", 4, "collapse", "one expert")  # the new tables are there
+    store.set_display_name("browser:new", "Ann")
+    assert store.predictions("ann", 4) == {"collapse": "one expert"}
+
+
+def test_a_version_1_sqlite_database_is_migrated_losing_nothing(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        for statement in _v1_statements("sqlite"):
+            conn.execute(statement)
+    store = ProgressStore(f"sqlite:///{db_path}")
+    _check_migrated(store)
+    assert _raw(db_path, "select version from schema_version") == [(SCHEMA_VERSION,)] == [(2,)]
+    progress.dispose()
+    _check_migrated(ProgressStore(f"sqlite:///{db_path}"))  # a second open migrates nothing again
+
+
+def test_a_read_only_version_1_database_is_refused_unchanged(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        for statement in _v1_statements("sqlite"):
+            conn.execute(statement)
+    before = db_path.read_bytes()
+    read_only = ProgressStore(f"sqlite:///file:{db_path}?mode=ro&uri=true")
+    with pytest.raises(ProgressUnavailable, match="read-only"):
+        read_only.progress("ann")
+    assert db_path.read_bytes() == before
+
+
 # --- concurrency ------------------------------------------------------------------------------
 
 
@@ -527,6 +643,30 @@ def test_postgres_dropped_connection_is_retried_once(
         result = store.record_quiz(who, 4, 0.8)
     assert (result.attempts, result.best_score) == (2, 0.8)  # counted once, not twice
     assert "retrying once" in caplog.text
+
+
+def test_postgres_version_1_database_is_migrated_losing_nothing(pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    name = f"v1_{uuid.uuid4().hex[:8]}"  # a database of its own: the shared one is already v2
+    admin = sa.create_engine(sa.make_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = sa.make_url(pg_url).set(database=name)
+    try:
+        v1 = sa.create_engine(url)
+        with v1.begin() as conn:
+            for statement in _v1_statements("postgresql"):
+                conn.exec_driver_sql(statement)
+        v1.dispose()
+        _check_migrated(ProgressStore(url))
+        with sa.create_engine(url).connect() as conn:
+            assert conn.exec_driver_sql("select version from schema_version").all() == [(2,)]
+    finally:
+        progress.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 # --- helpers ----------------------------------------------------------------------------------
