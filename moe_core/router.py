@@ -133,6 +133,10 @@ def select_experts(
     check_logits(router_logits, top_k)
     if scoring_func not in ("softmax", "sigmoid"):
         raise ValueError(f"scoring_func must be 'softmax' or 'sigmoid', got {scoring_func!r}")
+    if not (renormalize_p > 0 and math.isfinite(renormalize_p)):
+        raise ValueError(f"renormalize_p must be a positive finite number, got {renormalize_p!r}")
+    if not math.isfinite(routed_scaling_factor):
+        raise ValueError(f"routed_scaling_factor must be finite, got {routed_scaling_factor!r}")
     num_experts = router_logits.shape[1]
     logits_TE = router_logits.float()
     score = (lambda t: torch.softmax(t, dim=-1)) if scoring_func == "softmax" else torch.sigmoid
@@ -155,6 +159,10 @@ def select_experts(
                                  f"got n_group={n_group}, topk_group={topk_group}")
             if top_k > topk_group * (num_experts // n_group):
                 raise ValueError("top_k exceeds the experts in the topk_group chosen groups")
+            if group_scoring not in ("max", "top2_sum"):
+                raise ValueError(f"group_scoring must be 'max' or 'top2_sum', got {group_scoring!r}")
+            if group_scoring == "top2_sum" and num_experts // n_group < 2:
+                raise ValueError("group_scoring='top2_sum' needs at least 2 experts per group")
             keep_TE = group_limited_mask(choice_TE, n_group, topk_group, group_scoring)
             choice_TE = choice_TE.masked_fill(~keep_TE, float("-inf"))
         topk_ids_TK = torch.topk(choice_TE, top_k, dim=-1).indices

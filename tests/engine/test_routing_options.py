@@ -4,10 +4,14 @@ moe_core's code paths."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from moe_core import fused_moe, moe_experts, sigmoid_bias_topk
+from moe_core import fused_moe, moe_experts, select_experts, sigmoid_bias_topk
 
 # --- issue 16 bugs ----------------------------------------------------------------------------
 
@@ -77,3 +81,171 @@ def test_minus_one_still_marks_a_dropped_slot():
     gate, up = (x @ w1[0].t()).chunk(2, dim=-1)
     expected = 0.5 * (torch.nn.functional.silu(gate) * up) @ w2[0].t()
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
+# --- routing options vs a per-token float64 reference (hypothesis) ---------------------------------
+
+
+def _reference_routing(logits, top_k, opts):
+    """Token by token in float64 Python, from the definitions (DeepSeek-V2/V3, GPT-OSS, DBRX)."""
+    ids_out, weights_out = [], []
+    for row in logits.double().tolist():
+        num_experts = len(row)
+        if opts["scoring_func"] == "softmax":
+            z = sum(math.exp(v - max(row)) for v in row)
+            scores = [math.exp(v - max(row)) / z for v in row]
+        else:
+            scores = [1 / (1 + math.exp(-v)) for v in row]
+        if opts["topk_before_scoring"]:
+            ids = sorted(range(num_experts), key=lambda e: -row[e])[:top_k]
+            top = [row[e] for e in ids]
+            if opts["scoring_func"] == "softmax":
+                z = sum(math.exp(v - max(top)) for v in top)
+                weights = [math.exp(v - max(top)) / z for v in top]
+            else:
+                weights = [1 / (1 + math.exp(-v)) for v in top]
+        else:
+            bias = opts["bias"] or [0.0] * num_experts
+            choice = [s + b for s, b in zip(scores, bias, strict=True)]
+            eligible = set(range(num_experts))
+            if opts["n_group"]:
+                size = num_experts // opts["n_group"]
+                groups = [sorted(choice[g * size : (g + 1) * size], reverse=True)
+                          for g in range(opts["n_group"])]
+                value = [grp[0] if opts["group_scoring"] == "max" else grp[0] + grp[1] for grp in groups]
+                best = sorted(range(opts["n_group"]), key=lambda g: -value[g])[: opts["topk_group"]]
+                eligible = {e for e in range(num_experts) if e // size in best}
+            ids = sorted(eligible, key=lambda e: -choice[e])[:top_k]
+            weights = [scores[e] for e in ids]
+        if opts["renormalize"]:
+            norm = sum(abs(w) ** opts["p"] for w in weights) ** (1 / opts["p"])
+            weights = [w / (norm + 1e-20) for w in weights]
+        weights = [w * opts["scale"] for w in weights]
+        order = sorted(range(top_k), key=lambda i: ids[i])
+        ids_out.append([ids[i] for i in order])
+        weights_out.append([weights[i] for i in order])
+    return torch.tensor(ids_out, dtype=torch.long), torch.tensor(weights_out, dtype=torch.float64)
+
+
+def _options_are_valid(num_experts, top_k, opts):
+    if not 1 <= top_k <= num_experts:
+        return False
+    if opts["topk_before_scoring"] and (opts["bias"] is not None or opts["n_group"]):
+        return False
+    if opts["n_group"]:
+        groups, chosen = opts["n_group"], opts["topk_group"]
+        if num_experts % groups or not 1 <= chosen <= groups or top_k > chosen * (num_experts // groups):
+            return False
+        if opts["group_scoring"] == "top2_sum" and num_experts // groups < 2:
+            return False
+    return True
+
+
+@st.composite
+def routing_cases(draw):
+    num_tokens, num_experts = draw(st.integers(0, 6)), draw(st.integers(1, 12))
+    top_k = draw(st.integers(1, num_experts + 1))
+    n_group = draw(st.one_of(st.none(), st.integers(1, 6)))
+    opts = dict(
+        scoring_func=draw(st.sampled_from(["softmax", "sigmoid"])),
+        renormalize=draw(st.booleans()),
+        p=draw(st.sampled_from([1.0, 1.0, 2.0, 0.5, 3.0])),
+        topk_before_scoring=draw(st.booleans()),
+        n_group=n_group,
+        topk_group=draw(st.integers(1, 6)) if n_group else None,
+        group_scoring=draw(st.sampled_from(["max", "top2_sum"])),
+        scale=draw(st.sampled_from([1.0, 2.5, 16.0])),
+        bias=None,
+    )
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    if draw(st.booleans()):
+        opts["bias"] = (torch.randn(num_experts, generator=g) * 0.3).tolist()
+    logits = torch.randn(num_tokens, num_experts, generator=g) * draw(st.sampled_from([0.3, 2.0, 8.0]))
+    return logits, top_k, opts
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(routing_cases())
+def test_select_experts_fuzz_matches_reference_or_refuses(case):
+    logits, top_k, opts = case
+    kwargs = dict(
+        scoring_func=opts["scoring_func"], renormalize=opts["renormalize"], renormalize_p=opts["p"],
+        topk_before_scoring=opts["topk_before_scoring"], n_group=opts["n_group"],
+        topk_group=opts["topk_group"], group_scoring=opts["group_scoring"],
+        routed_scaling_factor=opts["scale"],
+        e_score_correction_bias=None if opts["bias"] is None else torch.tensor(opts["bias"]),
+    )  # fmt: skip
+    if not _options_are_valid(logits.shape[1], top_k, opts):
+        with pytest.raises(ValueError):
+            select_experts(logits, top_k, **kwargs)
+        return
+    routing = select_experts(logits, top_k, **kwargs)
+    ids, weights = _reference_routing(logits, top_k, opts)
+    order = routing.topk_ids.argsort(dim=-1)
+    assert torch.equal(routing.topk_ids.gather(1, order), ids.reshape(routing.topk_ids.shape))
+    # float32 scores against float64: relative 1e-5 of weights that may be scaled by 16.
+    torch.testing.assert_close(
+        routing.topk_weights.gather(1, order).double(), weights.reshape(routing.topk_weights.shape),
+        rtol=1e-5, atol=1e-6,
+    )
+
+
+# --- expert options vs a dense per-token reference (hypothesis) -----------------------------------
+
+
+def _dense_expert(x_D, w1, w2, b1, b2, act, gated, alpha, limit):
+    """One expert on one token, written out from the definitions (float64)."""
+    h = w1 @ x_D + (0 if b1 is None else b1)
+    if gated:
+        gate, up = h.chunk(2)
+        if act == "swigluoai":
+            gate, up = gate.clamp(max=limit), up.clamp(-limit, limit)
+            a = (up + 1) * gate * torch.sigmoid(alpha * gate)
+        else:
+            a = {"silu": lambda t: t * torch.sigmoid(t), "relu": torch.relu,
+                 "gelu": lambda t: 0.5 * t * (1 + torch.erf(t / math.sqrt(2)))}[act](gate) * up
+    else:
+        a = {"silu": lambda t: t * torch.sigmoid(t), "relu": torch.relu,
+             "gelu": lambda t: 0.5 * t * (1 + torch.erf(t / math.sqrt(2)))}[act](h)
+    return w2 @ a + (0 if b2 is None else b2)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**16), st.integers(0, 9), st.integers(1, 5), st.integers(1, 9), st.integers(1, 4),
+    st.sampled_from(["silu", "relu", "gelu", "swigluoai"]), st.booleans(), st.booleans(), st.booleans(),
+    st.sampled_from(["torch", "loop", "triton"]),
+)
+def test_expert_options_fuzz_match_dense_reference(seed, num_tokens, hidden, ffn, num_experts, act, gated,
+                                                   has_bias, on_input, backend):
+    g = torch.Generator().manual_seed(seed)
+    top_k = min(2, num_experts)
+    rows = 2 * ffn if gated else ffn
+    x = torch.randn(num_tokens, hidden, generator=g)
+    w1 = torch.randn(num_experts, rows, hidden, generator=g)
+    w2 = torch.randn(num_experts, hidden, ffn, generator=g)
+    b1 = torch.randn(num_experts, rows, generator=g) if has_bias else None
+    b2 = torch.randn(num_experts, hidden, generator=g) if has_bias else None
+    rows_of_ids = [torch.randperm(num_experts, generator=g)[:top_k] for _ in range(num_tokens)]
+    ids = torch.stack(rows_of_ids) if rows_of_ids else torch.zeros(0, top_k, dtype=torch.long)
+    if num_tokens:
+        ids[0, -1] = -1  # a dropped slot contributes nothing
+    weights = torch.rand(num_tokens, top_k, generator=g)
+    kwargs = dict(hidden_act=act, is_act_and_mul=gated, w1_bias=b1, w2_bias=b2,
+                  apply_router_weight_on_input=on_input, swiglu_alpha=1.702, swiglu_limit=1.0)
+    if act == "swigluoai" and not gated:
+        return  # not an activation of a plain FFN; MoEConfig refuses it
+    out = moe_experts(x, w1, w2, weights, ids, backend=backend, **kwargs)
+    expected = torch.zeros(num_tokens, hidden, dtype=torch.float64)
+    d = lambda t: None if t is None else t.double()
+    for t in range(num_tokens):
+        for k in range(top_k):
+            e = int(ids[t, k])
+            if e < 0:
+                continue
+            w = float(weights[t, k])
+            x_in = x[t].double() * (w if on_input else 1.0)
+            y = _dense_expert(x_in, w1[e].double(), w2[e].double(), d(None if b1 is None else b1[e]),
+                              d(None if b2 is None else b2[e]), act, gated, 1.702, 1.0)
+            expected[t] += y if on_input else w * y
+    torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-4)
