@@ -32,6 +32,7 @@ from lessons.course.url_state import (
     write_url,
 )
 from lessons.lesson2_router import figures as charts
+from lessons.lesson2_router.experts_learn import what_experts_learn_panel
 from lessons.lesson2_router.real_model import render_hero
 from moe_core.router import expert_choice, softmax_topk
 from moe_core.router_demo import (
@@ -78,7 +79,8 @@ def encode(text: str) -> tuple[list[str], list[bool], np.ndarray]:
 def render_body() -> None:
     _init_state()
     render_sections(2, {"router_logits": heatmap_panel, "worked_example": step_panel,
-                        "noisy_topk": sliders_panel, "expert_choice": comparison_panel})  # fmt: skip
+                        "noisy_topk": sliders_panel, "expert_choice": comparison_panel,
+                        "what_experts_learn": what_experts_learn_panel})  # fmt: skip
 
 
 # --- state: URL in, notices out ----------------------------------------------------------------
@@ -172,7 +174,7 @@ def heatmap_panel() -> None:
         values = routing.router_probs if view == "probabilities" else routing.router_logits
         fig = charts.router_heatmap(values.numpy(), words, routing.topk_ids.numpy(),
                                     kind="probability" if view == "probabilities" else "logit",
-                                    title="Router scores of the trained model (top-2 outlined)")  # fmt: skip
+                                    title="Toy topic router: scores (top-2 outlined)")  # fmt: skip
         st.plotly_chart(fig, key="router_heatmap_chart")
         st.caption("Columns that are bright for many tokens are the experts that will be overloaded.")
         _specialisation_note()

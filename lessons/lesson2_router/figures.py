@@ -204,3 +204,24 @@ def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: st
                            xaxis={"title": {"text": "experts per token"}, "dtick": 1},
                            yaxis={"title": {"text": "tokens"}, "rangemode": "tozero"})  # fmt: skip
     return unchecked_figure(bars, layout)
+
+
+def share_heatmap(share: Sequence[Sequence[float]], rows: Sequence[str], *, title: str | None = None,
+                  height: int | None = None) -> go.Figure:  # fmt: skip
+    """Rows (genres or token classes) x experts: the share of each row's tokens whose top-1 expert is
+    that column (rows sum to 1). An even 1/E everywhere means the row tells nothing about the expert."""
+    values = np.asarray(share, dtype=float)
+    if values.ndim != 2 or values.shape[0] != len(rows):
+        raise ValueError(f"share must be [len(rows), E], got {values.shape} for {len(rows)} rows")
+    experts = [f"E{e}" for e in range(values.shape[1])]
+    heat = trace(
+        "heatmap", z=values, x=experts, y=list(rows), text=np.char.mod("%.2f", values),
+        texttemplate="%{text}", xgap=2, ygap=2, colorscale=SEQUENTIAL, zmin=0.0, zmax=max(0.5, values.max()),
+        hovertemplate="%{y} → expert %{x}: %{z:.1%} of its tokens<extra></extra>",
+        colorbar={"title": {"text": "share"}, "thickness": 12},
+    )  # fmt: skip
+    layout = styled_layout(title, height or 120 + 34 * len(rows),
+                           xaxis={"side": "top", "type": "category"},
+                           yaxis={"autorange": "reversed", "type": "category"},
+                           margin={"t": 84 if title else 40})  # fmt: skip
+    return unchecked_figure([heat], layout)
