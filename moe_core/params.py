@@ -108,6 +108,9 @@ class _Arch:
     input_embedding_active: bool = True
     mlp_bias: bool = False
     mtp_layers: int = 0
+    expert_bias: bool = False  # GPT-OSS experts: gate_up (2F) and down (D) biases
+    extra_attention: int = 0  # token mixers not in `attn` (Jamba's Mamba layers), all layers together
+    head_bias: int = 0  # output-head bias (PhiMoE lm_head_bias): V
 
 
 def _swiglu(d: int, f: int, bias: bool = False) -> int:
@@ -118,10 +121,10 @@ def _swiglu(d: int, f: int, bias: bool = False) -> int:
 def _assemble(a: _Arch) -> ParamCount:
     """Sum the per-layer pieces into a ParamCount."""
     dense_layers = a.layers - a.moe_layers
-    embedding = a.vocab * a.d * (1 if a.tie else 2)
-    attention = a.layers * a.attn
+    embedding = a.vocab * a.d * (1 if a.tie else 2) + a.head_bias
+    attention = a.layers * a.attn + a.extra_attention
     norms = a.layers * (2 * a.block_norm + a.attn_norms) + a.block_norm  # + final norm
-    expert = _swiglu(a.d, a.expert_ffn)
+    expert = _swiglu(a.d, a.expert_ffn, a.expert_bias)
     routed = a.moe_layers * a.num_experts * expert
     active_routed = a.moe_layers * a.top_k * expert
     shared = a.moe_layers * (_swiglu(a.d, a.shared_ffn) if a.shared_ffn else 0)
@@ -223,7 +226,7 @@ def _mixtral(f: _Fields, mt: str) -> _Arch:
     d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
     bias = f.bool("attention_bias", False)  # Llama's flag; it also gives o_proj a bias
     attn = _gqa_attention(f, d, bias)[0] + (d if bias else 0)
-    e = f.int("num_local_experts", _MISSING if mt == "mixtral" else 0, minimum=0)
+    e = f.int("num_local_experts", _MISSING if mt in ("mixtral", "granitemoe") else 0, minimum=0)
     k = f.int("num_experts_per_tok") if e else 0
     _check_routing(e, k)
     ffn = f.int("intermediate_size")
@@ -308,17 +311,140 @@ def _deepseek(f: _Fields, mt: str) -> _Arch:
                  input_embedding_active=False, mlp_bias=f.bool("mlp_bias", False), mtp_layers=mtp)
 
 
+def _phimoe(f: _Fields, mt: str) -> _Arch:
+    """PhiMoE (Phi-3.5-MoE): LayerNorms with bias, attention and output head with optional biases."""
+    d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
+    bias = f.bool("attention_bias", False)
+    attn = _gqa_attention(f, d, bias)[0] + (d if bias else 0)  # o_proj shares the flag
+    e, k = f.int("num_local_experts"), f.int("num_experts_per_tok")
+    _check_routing(e, k)
+    vocab = f.int("vocab_size")
+    head_bias = vocab if f.bool("lm_head_bias", False) else 0
+    return _Arch(mt, vocab, d, layers, attn, 0, 2 * d, layers, e, k, f.int("intermediate_size"), 0, 0, 0, 0,
+                 f.bool("tie_word_embeddings", False), head_bias=head_bias)
+
+
+def _gpt_oss(f: _Fields, mt: str) -> _Arch:
+    """GPT-OSS: biased q/k/v/o and per-head attention sinks; biased router; experts with biases."""
+    d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
+    bias = f.bool("attention_bias", True)
+    attn, h, _, _ = _gqa_attention(f, d, bias)
+    attn += (d if bias else 0) + h  # o_proj bias, sinks [H]
+    e = f.int("num_local_experts")
+    k = f.int("num_experts_per_tok" if f.cfg.get("num_experts_per_tok") is not None else "experts_per_token")
+    _check_routing(e, k)
+    return _Arch(mt, f.int("vocab_size"), d, layers, attn, 0, d, layers, e, k, f.int("intermediate_size"),
+                 0, 0, 0, e, f.bool("tie_word_embeddings", False), input_embedding_active=False,
+                 expert_bias=True)
+
+
+def _llama4(f: _Fields, mt: str) -> _Arch:
+    """Llama-4 text model: MoE layers (moe_layers, else every interleave_moe_layer_step-th) with one
+    shared expert of the routed width; dense layers of intermediate_size_mlp; no-weight QK L2 norm."""
+    d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
+    bias = f.bool("attention_bias", False)
+    attn = _gqa_attention(f, d, bias)[0] + (d if bias else 0)
+    e, k = f.int("num_local_experts"), f.int("num_experts_per_tok")
+    _check_routing(e, k)
+    step = f.int("interleave_moe_layer_step", 1)
+    moe = f.int_list("moe_layers", layers) if f.cfg.get("moe_layers") is not None \
+        else list(range(step - 1, layers, step))
+    ffn = f.int("intermediate_size")
+    dense = f.int("intermediate_size_mlp") if len(moe) < layers else 0
+    return _Arch(mt, f.int("vocab_size"), d, layers, attn, 0, d, len(moe), e, k, ffn, dense, ffn, 1, 0,
+                 f.bool("tie_word_embeddings", False))
+
+
+def _glm4_moe(f: _Fields, mt: str) -> _Arch:
+    """GLM-4.5 (glm4_moe): GQA with q/k/v bias and optional QK RMSNorm; DeepSeek-V3's MoE layers
+    (first_k_dense_replace dense layers, shared experts, e_score_correction_bias) and MTP layers."""
+    d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
+    attn, _, _, hd = _gqa_attention(f, d, f.bool("attention_bias", False))  # o_proj has no bias
+    e, k = f.int("n_routed_experts"), f.int("num_experts_per_tok")
+    _check_routing(e, k)
+    first_dense = f.int("first_k_dense_replace", 1, minimum=0)
+    moe_layers = max(0, layers - first_dense)
+    ffn_e, n_shared = f.int("moe_intermediate_size"), f.int("n_shared_experts", 1, minimum=0)
+    return _Arch(mt, f.int("vocab_size"), d, layers, attn, 2 * hd if f.bool("use_qk_norm", False) else 0, d,
+                 moe_layers, e, k, ffn_e, f.int("intermediate_size") if moe_layers < layers else 0,
+                 n_shared * ffn_e, n_shared, e, f.bool("tie_word_embeddings", False),
+                 input_embedding_active=False, mtp_layers=f.int("num_nextn_predict_layers", 0, minimum=0))
+
+
+def _jamba(f: _Fields, mt: str) -> _Arch:
+    """Jamba: attention every attn_layer_period-th layer, Mamba mixers elsewhere; MoE every
+    expert_layer_period-th layer, dense SwiGLU elsewhere."""
+    d, layers = f.int("hidden_size"), f.int("num_hidden_layers")
+    attn = _gqa_attention(f, d, False)[0]
+    attn_period, attn_offset = f.int("attn_layer_period", 8), f.int("attn_layer_offset", 4, minimum=0)
+    exp_period, exp_offset = f.int("expert_layer_period", 2), f.int("expert_layer_offset", 1, minimum=0)
+    n_attn = sum(1 for i in range(layers) if i % attn_period == attn_offset)
+    inner = f.int("mamba_expand", 2) * d
+    state, conv = f.int("mamba_d_state", 16), f.int("mamba_d_conv", 4)
+    dt_rank = f.int("mamba_dt_rank", -(-d // 16))
+    mamba = (d * 2 * inner + (2 * inner if f.bool("mamba_proj_bias", False) else 0)  # in_proj
+             + inner * conv + (inner if f.bool("mamba_conv_bias", True) else 0)  # depthwise conv1d
+             + inner * (dt_rank + 2 * state) + dt_rank * inner + inner  # x_proj, dt_proj (+ bias)
+             + inner * state + inner + inner * d  # A_log, D, out_proj
+             + (d if f.bool("mamba_proj_bias", False) else 0) + dt_rank + 2 * state)  # out bias, dt/B/C norms
+    e, k = f.int("num_experts"), f.int("num_experts_per_tok")
+    _check_routing(e, k)
+    moe_layers = sum(1 for i in range(layers) if e > 1 and i % exp_period == exp_offset)
+    # `attn` per layer is 0: attention and Mamba mixers are counted once, in extra_attention.
+    return _Arch(mt, f.int("vocab_size"), d, layers, 0, 0, d, moe_layers, e, k, f.int("intermediate_size"),
+                 f.int("intermediate_size"), 0, 0, 0, f.bool("tie_word_embeddings", False),
+                 extra_attention=n_attn * attn + (layers - n_attn) * mamba)
+
+
 _PARSERS: dict[str, Callable[[_Fields, str], _Arch]] = {
     "mixtral": _mixtral, "mistral": _mixtral, "llama": _mixtral,
     "qwen2_moe": _qwen_moe, "qwen3_moe": _qwen_moe, "olmoe": _olmoe, "dbrx": _dbrx,
-    "deepseek_v2": _deepseek, "deepseek_v3": _deepseek,
+    "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "phimoe": _phimoe,
+    "granitemoe": _mixtral,  # Granite-MoE has Mixtral's layout
+    "gpt_oss": _gpt_oss, "llama4_text": _llama4, "glm4_moe": _glm4_moe, "jamba": _jamba,
 }
 _ARCHITECTURES = {
     "MixtralForCausalLM": "mixtral", "MistralForCausalLM": "mistral", "LlamaForCausalLM": "llama",
     "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3MoeForCausalLM": "qwen3_moe", "OlmoeForCausalLM": "olmoe",
     "DbrxForCausalLM": "dbrx", "DeepseekV2ForCausalLM": "deepseek_v2", "DeepseekV3ForCausalLM": "deepseek_v3",
+    "GraniteMoeForCausalLM": "granitemoe", "PhimoeForCausalLM": "phimoe", "GptOssForCausalLM": "gpt_oss",
+    "Llama4ForCausalLM": "llama4_text", "Glm4MoeForCausalLM": "glm4_moe", "JambaForCausalLM": "jamba",
+    "SwitchTransformersForConditionalGeneration": "switch_transformers",
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted(_PARSERS))
+SUPPORTED_MODEL_TYPES = tuple(sorted([*_PARSERS, "switch_transformers", "llama4"]))
+
+
+def _switch(f: _Fields, mt: str) -> ParamCount:
+    """Switch Transformers (a T5 encoder-decoder): FFN i of a stack is a top-1 MoE of ReLU experts
+    (wi D->F, wo F->D) when i % sparse_step == 1 (every layer when the step is 1, as transformers
+    builds it); the decoder adds cross-attention; each stack has one relative-position table and a
+    final norm; the output head is the shared embedding unless tie_word_embeddings is false."""
+    d, d_ff, heads, d_kv = f.int("d_model"), f.int("d_ff"), f.int("num_heads"), f.int("d_kv")
+    enc = f.int("num_layers")
+    dec = f.int("num_decoder_layers", enc)
+    e = f.int("num_experts")
+
+    def sparse(layers: int, step: int) -> int:
+        return sum(1 for i in range(layers) if step > 0 and (step == 1 or i % step == 1))
+
+    moe = sparse(enc, f.int("encoder_sparse_step", 1, minimum=0)) + sparse(
+        dec, f.int("decoder_sparse_step", 1, minimum=0))
+    tie = f.bool("tie_word_embeddings", True)
+    embedding = f.int("vocab_size") * d * (1 if tie else 2)
+    buckets = f.int("relative_attention_num_buckets", 32)
+    attention = (enc + 2 * dec) * 4 * d * heads * d_kv + 2 * buckets * heads  # + one bias table per stack
+    norms = (2 * enc + 3 * dec + 2) * d
+    ffn = 2 * d * d_ff  # a ReLU FFN: wi and wo
+    routed, dense = moe * e * ffn, (enc + dec - moe) * ffn
+    router = moe * (e * d + (e if f.bool("router_bias", False) else 0))
+    total = embedding + attention + norms + routed + dense + router
+    active = total - routed + moe * ffn
+    return ParamCount(
+        model_type=mt, total=total, active=active, embedding=embedding, attention=attention,
+        routed_experts=routed, shared_experts=0, dense_mlp=dense, router=router, norms=norms,
+        active_routed_experts=moe * ffn, flops_per_token=2 * (active - embedding), num_experts=e, top_k=1,
+        num_shared_experts=0, num_layers=enc + dec, num_moe_layers=moe, tie_word_embeddings=tie,
+    )
 
 
 def _model_type(cfg: Mapping[str, Any]) -> str:
@@ -327,7 +453,7 @@ def _model_type(cfg: Mapping[str, Any]) -> str:
     if mt is not None and not isinstance(mt, str):
         raise ValueError(f"field 'model_type' must be a string, got {mt!r}")
     if mt:
-        if mt not in _PARSERS:
+        if mt not in SUPPORTED_MODEL_TYPES:
             raise ValueError(f"unsupported model_type {mt!r}; supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
         return mt
     archs = cfg.get("architectures") or []
@@ -356,6 +482,11 @@ def count_params(config: Mapping[str, Any]) -> ParamCount:
     if not isinstance(config, Mapping):
         raise ValueError(f"config must be a mapping (a parsed config.json), got {type(config).__name__}")
     mt = _model_type(config)
+    if mt == "llama4":  # multimodal Llama-4: count the language model (text_config), not the vision tower
+        text = _Fields(config, mt).sub("text_config").cfg
+        return count_params({**text, "model_type": "llama4_text"})
+    if mt == "switch_transformers":
+        return _switch(_Fields(config, mt), mt)
     return _assemble(_PARSERS[mt](_Fields(config, mt), mt))
 
 
@@ -378,6 +509,10 @@ def dense_equivalent(config: Mapping[str, Any]) -> DenseEquivalent:
     """
     pc = count_params(config)
     mt = _model_type(config)
+    if mt == "llama4":
+        return dense_equivalent({**_Fields(config, mt).sub("text_config").cfg, "model_type": "llama4_text"})
+    if mt not in _PARSERS:
+        raise ValueError(f"dense_equivalent covers decoder-only models, not {mt!r}")
     arch = _PARSERS[mt](_Fields(config, mt), mt)
     width = arch.top_k * arch.expert_ffn + arch.shared_ffn if arch.moe_layers else arch.dense_ffn
     return DenseEquivalent(pc.active, pc.flops_per_token, width, pc.total / pc.active)
