@@ -18,8 +18,11 @@ from lessons.course.render import render_sections
 from lessons.lesson1_what_is_moe.calculator import render_calculator
 from lessons.lesson1_what_is_moe.figures import params_bars, timeline
 from lessons.lesson1_what_is_moe.live import render_live_moe
+from lessons.lesson1_what_is_moe.write import render_hero
 from moe_core.model_cards import mixtral_like
 from moe_core.params import count_params
+
+__all__ = ["efficiency_numbers", "render_body", "render_hero"]
 
 # The seed's example: a dense 100B model vs an MoE of 8 experts, top-1, "800B total".
 DENSE_B, EFF_EXPERTS, EFF_TOP_K = 100.0, 8, 1
