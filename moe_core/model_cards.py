@@ -32,8 +32,8 @@ class ModelCard:
     config_url: str
     card_url: str
     total_b: float  # published total parameters
-    active_b: float  # published activated parameters per token
-    card_quote: str  # the sentence the figures come from
+    active_b: float | None  # published activated parameters per token (None: not published)
+    card_quote: str  # the sentence the figures come from, verbatim
     source: str = ""  # where the config values were read, when not the Hub page itself
     total_with_mtp_b: float | None = None  # DeepSeek-V3: main model + MTP module
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -139,8 +139,9 @@ _CARDS: list[ModelCard] = [
          "transformers_version": "4.43.0.dev0", "use_cache": True, "vocab_size": 50304},
         "https://huggingface.co/allenai/OLMoE-1B-7B-0924/blob/c1b31da0c8e885c688902634d444982ca419aa33/config.json",
         "https://arxiv.org/abs/2409.02060", 6.9, 1.3,
-        "OLMoE, a Mixture-of-Experts (MoE) model with 1.3 billion active parameters and 6.9 billion total",
-        notes=("The Hub card rounds to '1B active and 7B total parameters'.",),
+        "OLMoE-1B-7B has 7 billion (B) parameters but uses only 1B per input token.",
+        notes=("The quote is the paper's abstract, which rounds. The 6.9B total and 1.3B active figures are "
+               "from the paper's own comparison of model sizes (paraphrased here, not quoted).",),
     ),
     ModelCard(
         "databricks/dbrx-base",
@@ -232,8 +233,11 @@ _CARDS: list[ModelCard] = [
         source="a public dump of deepseek-ai/DeepSeek-V3 config.json; same values in "
                "NVIDIA-NeMo Megatron-Bridge tests",
         total_with_mtp_b=685.0,
-        notes=("README_WEIGHTS.md: main-model activation parameters 36.6B, including 0.9B for the "
-               "output head (the input embedding is not counted as active).",),
+        notes=("README_WEIGHTS.md (deepseek-ai/DeepSeek-V3 @ 9b4e9788), main model: 'Activation parameters: "
+               "36.7B (including 0.9B for Embedding and 0.9B for the output Head)'. count_params's active "
+               "(36.6B) leaves the input embedding out, as the course has counted DeepSeek so far; tensor by "
+               "tensor with it a token touches 37.6B, 0.9B above the README's figure and inside the card's "
+               "rounded 37B. The README does not say which 0.9B it leaves out.",),
     ),
 ]
 
@@ -278,3 +282,137 @@ def mixtral_like(num_experts: int, top_k: int, d_model: int, d_ff: int, layers: 
                "qkv_bias": False, **base}
     count_params(cfg)  # validate now, so a bad slider value fails here with a clear message
     return cfg
+
+
+# --- families added with moe_core.hf (issue 16) ------------------------------------------------------
+# Kept apart from MODEL_CARDS because Lesson 1's calculator has sliders only for the families above;
+# merge them once its KNOB_FIELDS covers these model types. Each config lists the fields count_params
+# reads (plus model_type); where a card prints a table, card_quote gives its cells.
+
+_MORE: list[ModelCard] = [
+    ModelCard(
+        "microsoft/Phi-3.5-MoE-instruct",
+        {"architectures": ["PhimoeForCausalLM"], "model_type": "phimoe", "vocab_size": 32064,
+         "hidden_size": 4096,
+         "intermediate_size": 6400, "num_hidden_layers": 32, "num_attention_heads": 32,
+         "num_key_value_heads": 8,
+         "num_local_experts": 16, "num_experts_per_tok": 2, "attention_bias": True, "lm_head_bias": True,
+         "tie_word_embeddings": False},
+        "https://huggingface.co/microsoft/Phi-3.5-MoE-instruct/blob/main/config.json",
+        "https://huggingface.co/microsoft/Phi-3.5-MoE-instruct", 41.9, 6.6,
+        "Phi-3.5-MoE has 16x3.8B parameters with 6.6B active parameters when using 2 experts.",
+        source="mlx-community/Phi-3.5-MoE-instruct-4bit config (sizes); attention_bias, lm_head_bias as in "
+               "public copies (together 0.3M parameters); total: the Hub's safetensors count, 41.9B",
+    ),
+    ModelCard(
+        "openai/gpt-oss-120b",
+        {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "vocab_size": 201088,
+         "hidden_size": 2880,
+         "intermediate_size": 2880, "num_hidden_layers": 36, "num_attention_heads": 64,
+         "num_key_value_heads": 8,
+         "head_dim": 64, "num_local_experts": 128, "num_experts_per_tok": 4, "attention_bias": True,
+         "swiglu_limit": 7.0, "tie_word_embeddings": False},
+        "https://huggingface.co/openai/gpt-oss-120b/blob/main/config.json",
+        "https://huggingface.co/openai/gpt-oss-120b", 117.0, 5.1,
+        "117B parameters with 5.1B active parameters",
+        source="sizes as in the model card (arXiv 2508.10925): 36 layers, 128 experts, 64 query, 8 KV heads, "
+               "201,088-token vocabulary; hidden size from the 20b config below",
+        notes=("OpenAI's model card table: 116.83B total, 5.13B active (without the input embedding); "
+               "the router has a bias, and so do the experts and q/k/v/o.",),
+    ),
+    ModelCard(
+        "openai/gpt-oss-20b",
+        {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "vocab_size": 201088,
+         "hidden_size": 2880,
+         "intermediate_size": 2880, "num_hidden_layers": 24, "num_attention_heads": 64,
+         "num_key_value_heads": 8,
+         "head_dim": 64, "num_local_experts": 32, "num_experts_per_tok": 4, "attention_bias": True,
+         "swiglu_limit": 7.0, "tie_word_embeddings": False},
+        "https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json",
+        "https://huggingface.co/openai/gpt-oss-20b", 21.0, 3.6,
+        "21B parameters with 3.6B active parameters",
+        source="a public test fixture quoting gpt-oss-20b's config shape",
+        notes=("OpenAI's model card table: 20.91B total, 3.61B active (without the input embedding).",),
+    ),
+    ModelCard(
+        "meta-llama/Llama-4-Scout-17B-16E",
+        {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "text_config": {
+            "model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+            "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+            "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 202048, "num_local_experts": 16,
+            "num_experts_per_tok": 1, "interleave_moe_layer_step": 1, "attention_bias": False,
+            "tie_word_embeddings": False}},
+        "https://huggingface.co/meta-llama/Llama-4-Scout-17B-16E/blob/main/config.json",
+        "https://huggingface.co/meta-llama/Llama-4-Scout-17B-16E", 109.0, 17.0,
+        "17B (Activated) 109B (Total)",
+        source="public copies of the Scout config (text_config)",
+        notes=("count_params counts the language model; the checkpoint also holds a vision encoder.",),
+    ),
+    ModelCard(
+        "meta-llama/Llama-4-Maverick-17B-128E",
+        {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "text_config": {
+            "model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+            "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+            "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 202048, "num_local_experts": 128,
+            "num_experts_per_tok": 1, "interleave_moe_layer_step": 2, "attention_bias": False}},
+        "https://huggingface.co/meta-llama/Llama-4-Maverick-17B-128E/blob/main/config.json",
+        "https://huggingface.co/meta-llama/Llama-4-Maverick-17B-128E", 400.0, 17.0,
+        "17B (Activated) 400B (Total)",
+        source="vLLM's two-layer test copy of the Maverick config, with its 48 layers restored",
+    ),
+    ModelCard(
+        "zai-org/GLM-4.5",
+        {"architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe", "attention_bias": True,
+         "first_k_dense_replace": 3, "head_dim": 128, "hidden_size": 5120, "intermediate_size": 12288,
+         "moe_intermediate_size": 1536, "n_group": 1, "n_routed_experts": 160, "n_shared_experts": 1,
+         "norm_topk_prob": True, "num_attention_heads": 96, "num_experts_per_tok": 8, "num_hidden_layers": 92,
+         "num_key_value_heads": 8, "num_nextn_predict_layers": 1, "routed_scaling_factor": 2.5,
+         "topk_group": 1, "use_qk_norm": True, "vocab_size": 151552, "tie_word_embeddings": False},
+        "https://huggingface.co/zai-org/GLM-4.5/blob/main/config.json",
+        "https://huggingface.co/zai-org/GLM-4.5", 355.0, 32.0,
+        "GLM-4.5 has 355 billion total parameters with 32 billion active parameters",
+        source="fields transcribed from nvidia/GLM-4.7-NVFP4 (commit 47fa7dc8), the same 355B-A32B "
+               "architecture; GLM-4.5's own file was not at hand",
+        notes=("count_params: 352.8B without and 358.3B with the MTP layer; 32.9B active without the input "
+               "embedding (32.1B without embedding and head).",),
+    ),
+    ModelCard(
+        "ibm-granite/granite-3.0-1b-a400m-base",
+        {"architectures": ["GraniteMoeForCausalLM"], "model_type": "granitemoe", "vocab_size": 49155,
+         "hidden_size": 1024, "intermediate_size": 512, "num_hidden_layers": 24, "num_attention_heads": 16,
+         "num_key_value_heads": 8, "num_local_experts": 32, "num_experts_per_tok": 8,
+         "tie_word_embeddings": True},
+        "https://huggingface.co/ibm-granite/granite-3.0-1b-a400m-base/blob/main/config.json",
+        "https://huggingface.co/ibm-granite/granite-3.0-1b-a400m-base", 1.3, 0.4,
+        "# Active Parameters 400M | # Total Parameters 1.3B",
+        source="public test fixtures quoting the granite-3.0-1b-a400m config",
+    ),
+    ModelCard(
+        "ai21labs/Jamba-v0.1",
+        {"architectures": ["JambaForCausalLM"], "model_type": "jamba", "vocab_size": 65536,
+         "hidden_size": 4096,
+         "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+         "num_key_value_heads": 8,
+         "num_experts": 16, "num_experts_per_tok": 2, "expert_layer_period": 2, "expert_layer_offset": 1,
+         "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4,
+         "mamba_expand": 2, "mamba_dt_rank": 256, "tie_word_embeddings": False},
+        "https://huggingface.co/ai21labs/Jamba-v0.1/blob/main/config.json",
+        "https://huggingface.co/ai21labs/Jamba-v0.1", 52.0, 12.0,
+        "with 12B active parameters and a total of 52B parameters across all experts",
+        source="transformers' JambaConfig defaults, documented there as Jamba-v0.1's configuration",
+    ),
+    ModelCard(
+        "google/switch-c-2048",
+        {"architectures": ["SwitchTransformersForConditionalGeneration"], "model_type": "switch_transformers",
+         "vocab_size": 32128, "d_model": 2080, "d_ff": 6144, "d_kv": 64, "num_heads": 30, "num_layers": 15,
+         "num_decoder_layers": 15, "num_experts": 2048, "encoder_sparse_step": 1, "decoder_sparse_step": 1},
+        "https://huggingface.co/google/switch-c-2048/blob/main/config.json",
+        "https://arxiv.org/abs/2101.03961", 1571.0, None,
+        "Switch-C | 1571B (Table 9, parameters)",
+        source="architecture from flaxformer's t5x/configs/moe/models/switch_c.gin (15+15 layers, 30 heads "
+               "of 64, d_model 2080, MLP 6144, 2048 experts, every MLP an MoE)",
+        notes=("The paper gives no activated-parameter figure; count_params gives 1.7B per token.",),
+    ),
+]
+
+MORE_MODEL_CARDS: dict[str, ModelCard] = {card.repo: card for card in _MORE}

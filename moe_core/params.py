@@ -3,7 +3,8 @@
 Why: a Mixture-of-Experts model stores many experts but runs only ``top_k`` of them per token, so
 "how big is it?" has two answers. ``count_params`` gives both, counted tensor by tensor exactly as
 the Hugging Face ``transformers`` modelling code builds the model (checked against it in the tests),
-for Mixtral, Qwen2-MoE / Qwen1.5-MoE, Qwen3-MoE, OLMoE, DBRX and DeepSeek-V2/V3 (MLA attention).
+for Mixtral, Qwen2-MoE / Qwen1.5-MoE, Qwen3-MoE, OLMoE, DBRX, DeepSeek-V2/V3 (MLA attention), PhiMoE,
+GPT-OSS, Llama-4 (text), GLM-4.5, Granite-MoE, Jamba (Mamba layers) and Switch Transformers.
 Pure Python on purpose: the lesson calculator calls it on every slider move.
 
 Shape legend: ``V`` vocabulary, ``D`` hidden size, ``L`` layers, ``H`` query heads, ``KV`` key/value
@@ -16,9 +17,12 @@ Conventions (the way model cards count):
   it is ``mtp``, and ``total_with_mtp`` is the card's "685B = 671B main + 14B MTP", counting the
   MTP module's own copies of the embedding and output head as stored in the checkpoint.
 - ``active``: the weights one token touches: ``total`` minus the ``E - K`` routed experts it skips.
-  Mistral, Qwen, OLMoE and Databricks count the input-embedding table in their "active" figure;
-  DeepSeek does not (its README_WEIGHTS: "36.6B (including 0.9B for the output Head)"), so for the
-  DeepSeek family ``active`` leaves the input embedding out; ``input_embedding_active`` says which.
+  Mistral, Qwen, OLMoE and Databricks count the input-embedding table in their "active" figure.
+  For the DeepSeek family (and GLM-4.5 and GPT-OSS, whose cards' figures it matches) ``active``
+  leaves the input embedding out; ``input_embedding_active`` says which. DeepSeek-V3's
+  README_WEIGHTS says "36.7B (including 0.9B for Embedding and 0.9B for the output Head)": our
+  36.6B without the input embedding is the nearer count (37.6B with it); OpenAI's gpt-oss model card
+  lists 5.13B / 3.61B active, which is exactly the count without the input embedding.
 - ``flops_per_token``: ``2 * active_non_embedding`` -- one multiply and one add per active weight
   in the forward pass (Kaplan et al. 2020, https://arxiv.org/abs/2001.08361). It leaves out the
   output-head matmul and the attention-score FLOPs that grow with context length.

@@ -10,6 +10,7 @@ import warnings
 import pytest
 import torch
 
+from moe_core.model_cards import MORE_MODEL_CARDS
 from moe_core.params import count_params
 
 ROUTED = re.compile(r"\.experts\.")  # stacked routed experts in every family below (and Switch's expert_i)
@@ -95,3 +96,49 @@ def test_new_families_match_transformers_exactly(name):
 def test_multimodal_llama4_is_counted_from_its_text_config():
     text = TINY["llama4 text, every 2nd layer MoE"]
     assert count_params({"model_type": "llama4", "text_config": text}) == count_params(text)
+
+
+# --- real models: the totals their cards publish ---------------------------------------------------
+
+# As each card (or paper) prints them, in billions: repo -> (total, active or None). Sources and the
+# exact wording are in moe_core.model_cards.MORE_MODEL_CARDS.
+PUBLISHED = {
+    "microsoft/Phi-3.5-MoE-instruct": ("41.9", "6.6"),  # card: "16x3.8B parameters with 6.6B active"
+    "openai/gpt-oss-120b": ("117", "5.1"),  # card: "117B parameters with 5.1B active parameters"
+    "openai/gpt-oss-20b": ("21", "3.6"),  # card: "21B parameters with 3.6B active parameters"
+    "meta-llama/Llama-4-Scout-17B-16E": ("109", "17"),  # card: "17B (Activated) 109B (Total)"
+    "meta-llama/Llama-4-Maverick-17B-128E": ("400", "17"),  # card: "17B (Activated) 400B (Total)"
+    "zai-org/GLM-4.5": ("355", "32"),  # card: "355 billion total parameters with 32 billion active"
+    "ibm-granite/granite-3.0-1b-a400m-base": ("1.3", "0.4"),  # card table: 400M active, 1.3B total
+    "ai21labs/Jamba-v0.1": ("52", "12"),  # card: "12B active parameters and a total of 52B"
+    "google/switch-c-2048": ("1571", None),  # Fedus et al. 2021, Table 9: Switch-C 1571B
+}
+
+
+def _matches_card(count: int, printed: str) -> bool:
+    """Within 2%, or inside the card's own rounding of its last printed digit."""
+    value, published = count / 1e9, float(printed)
+    unit = 10.0 ** -len(printed.split(".")[1]) if "." in printed else 1.0
+    return abs(value - published) <= 0.02 * published or published - unit / 2 <= value < published + unit
+
+
+def test_every_new_card_is_checked():
+    assert set(MORE_MODEL_CARDS) == set(PUBLISHED)
+
+
+@pytest.mark.parametrize("repo", sorted(PUBLISHED))
+def test_new_family_cards_match_published_totals(repo):
+    card = MORE_MODEL_CARDS[repo]
+    pc = count_params(card.config)
+    total, active = PUBLISHED[repo]
+    assert (card.total_b, card.active_b) == (float(total), None if active is None else float(active))
+    assert _matches_card(pc.total, total), f"total {pc.total / 1e9:.3f}B vs card {total}B"
+    if active is not None:
+        assert _matches_card(pc.active, active), f"active {pc.active / 1e9:.3f}B vs card {active}B"
+
+
+def test_gpt_oss_matches_openai_model_card_table_to_the_printed_digit():
+    # OpenAI's gpt-oss model card (arXiv 2508.10925), Table 1: total 116.83B / 20.91B, active 5.13B / 3.61B.
+    for repo, total, active in (("openai/gpt-oss-120b", 116.83, 5.13), ("openai/gpt-oss-20b", 20.91, 3.61)):
+        pc = count_params(MORE_MODEL_CARDS[repo].config)
+        assert round(pc.total / 1e9, 2) == total and round(pc.active / 1e9, 2) == active
