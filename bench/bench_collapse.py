@@ -2,6 +2,8 @@
 
     python bench/bench_collapse.py            # timing table: per balancing mode and per path
     python bench/bench_collapse.py --sweep    # plus the 10-seed sweep behind the lesson's claims
+    python bench/bench_collapse.py --comparison --no-timing   # the page's five-seed comparison
+    python bench/bench_collapse.py --record --no-timing       # re-record the comparison the page ships
 
 Paths timed (issue 6's budgets on the 2-core course machine: the page's default run ≤ 2 s
 including its live charts; the `seconds` the CLI reports ≤ 1.5 s):
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lessons.lesson4_balancing import figures as charts  # noqa: E402
+from lessons.lesson4_balancing.state import MODES  # noqa: E402
+from lessons.lesson4_balancing.sweep import (  # noqa: E402
+    RECORDED,
+    load_recording,
+    recorded_rows,
+    recording,
+    row_of,
+    sweep_table,
+)
 from moe_core.train import BALANCE_MODES, Progress, TrainConfig, is_balanced, is_collapsed, train  # noqa: E402
 
 POLL_S = 0.3  # as lessons/lesson4_balancing/__init__.py
@@ -115,12 +127,53 @@ def sweep(seeds: int, extra: dict[str, dict]) -> None:
         )
 
 
+def comparison(seeds: int, repeat: int) -> None:
+    """The page's comparison at the default settings (seeds 0..seeds-1 of every method): what the
+    learner waits for with the shipped recording, and when it is recomputed on this server."""
+    configs = [TrainConfig(balance=m, seed=s) for m in MODES for s in range(seeds)]
+
+    def shown_from_recording() -> None:
+        rows = recorded_rows(configs, load_recording())
+        assert rows is not None, f"{RECORDED} does not hold these runs: run --record"
+        sweep_table(rows, MODES)
+        limit = 1.5 / configs[0].num_experts
+        shares = {m: [r.end_top_share for r in rows if r.balance == m] for m in MODES}
+        charts.seed_sweep(shares, configs[0].num_experts, balanced=limit).to_json()
+
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        shown_from_recording()
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    rows = [row_of(train(c)) for c in configs]  # as the page's worker: one run after another
+    live = time.perf_counter() - start
+    print(f"\n| {seeds}-seed comparison ({len(configs)} runs) | seconds |")
+    print("|---|---|")
+    print(f"| shown from the recording (median of {repeat}) | {statistics.median(times):.3f} |")
+    print(f"| recomputed on this machine | {live:.1f} |")
+    print("\n" + sweep_table(rows, MODES).to_string())
+
+
+def record(seeds: int) -> None:
+    """Train seeds 0..seeds-1 of every method at the default settings and write RECORDED."""
+    import platform
+
+    rows = [row_of(train(TrainConfig(balance=m, seed=s))) for m in MODES for s in range(seeds)]
+    where = f"the course machine ({platform.machine()}, {os.cpu_count()} cores)"
+    RECORDED.write_text(json.dumps(recording(rows, where, torch.__version__), indent=1) + "\n")
+    print(f"wrote {len(rows)} runs to {RECORDED.relative_to(REPO)}")
+    print(sweep_table(rows, MODES).to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sweep", action="store_true", help="also run the 10-seed sweep")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--no-timing", action="store_true", help="skip the timing table")
+    parser.add_argument("--comparison", action="store_true", help="time the page's five-seed comparison")
+    parser.add_argument("--record", action="store_true", help="re-record the comparison the page ships")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train(TrainConfig(steps=5))  # warm-up: first-call costs are not what we measure
@@ -130,6 +183,10 @@ def main() -> None:
     )
     if not args.no_timing:
         timing_table(args.repeat)
+    if args.record:
+        record(args.seeds)
+    if args.comparison:
+        comparison(5, args.repeat)
     if args.sweep:
         sweep(
             args.seeds,

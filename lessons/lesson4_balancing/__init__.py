@@ -1,255 +1,107 @@
 """Lesson 4 body: train the tiny MoE live and watch its experts collapse — or stay balanced.
 
-Panels, in the section order of `lessons/content/README.md`:
+The live model comes first (`render_hero`, lessons/lesson4_balancing/hero.py): settings, Train and
+the run's charts on the first screen, a replay slider, and one verdict rule for the whole run
+(moe_core.collapse_verdict). The reading follows, with these panels after their sections (order of
+`lessons/content/README.md`):
 
-    training_controls    (after demo_setup)      the settings form and its Train button
-    training_charts      (after reading_charts)  progress, Stop, load bars, load over time, loss, dead
-                                                 experts; after training the domain × expert heatmap,
-                                                 metrics, the cause, and "same seed, balancing on"
+    training_controls    (after demo_setup)      a pointer back to the controls at the top
+    training_charts      (after reading_charts)  after training: held-out metrics, the domain × expert
+                                                 heatmap, the cause, and "same seed, balancing on"
     recovery_experiment  (after recovery)        collapse first, then switch balancing on
-    method_comparison    (after comparison)      several seeds per method
+    method_comparison    (after comparison)      several seeds per method (recorded for the defaults)
 
 Runs train on worker threads (lessons/lesson4_balancing/runs.py); each panel that shows a run is a keyed
-fragment that reruns itself a few times a second while its run trains, so the charts move during
-training, and once more as a full page run when it ends. Settings live in the URL (`balance_*`).
+fragment that reruns itself a few times a second while its run trains, and once more as a full page
+run when it ends. Settings live in the URL (`balance_*`, lessons/lesson4_balancing/state.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 
 import streamlit as st
 
+from lessons.course.charts import show_chart
 from lessons.course.render import render_sections
-from lessons.course.url_state import UrlValue, url_choice, url_flag, url_number, write_url
 from lessons.lesson4_balancing import figures as charts
-from lessons.lesson4_balancing.runs import (
-    Job,
-    RunSpec,
-    cached_result,
-    job_in,
-    launch,
-    poll,
-    show_busy,
-    status,
-)
+from lessons.lesson4_balancing.hero import continue_main, hero_panel
+from lessons.lesson4_balancing.runs import RunSpec, job_in, launch, poll, show_busy, status
+from lessons.lesson4_balancing.state import COMPARE, MAIN, MODES, RECOVERY, SWEEP, config, init_state
+from lessons.lesson4_balancing.sweep import load_recording, recorded_rows, row_of
 from lessons.lesson4_balancing.views import (
     compare_table,
     explain_run,
     final_figures,
-    live_figures,
     metrics_row,
     recovery_summary,
+    run_charts,
+    summarise_load,
     sweep_summary,
 )
-from moe_core.train import TrainConfig
 
-MODES = {
-    "none": "none",
-    "aux-loss": "auxiliary loss (Switch)",
-    "aux-free": "aux-loss-free bias (DeepSeek-V3)",
-}
-LEARNING_RATES = (0.003, 0.01, 0.02, 0.03, 0.05, 0.1)
-NUMBERS = {  # key -> (default, lo, hi, integer)
-    "balance_alpha": (TrainConfig.aux_coef, 0.0, 0.3, False),
-    "balance_experts": (8, 4, 16, True),
-    "balance_topk": (1, 1, 2, True),
-    "balance_steps": (300, 50, 2000, True),
-    "balance_lr": (0.03, 0.003, 0.1, False),
-    "balance_seed": (0, 0, 9999, True),
-    "balance_noise": (0.0, 0.0, 2.0, False),
-    "balance_cf": (0.0, 0.0, 4.0, False),
-    "balance_switch_step": (150, 10, 1000, True),
-    "balance_after_steps": (300, 50, 1000, True),
-    "balance_seeds": (5, 2, 10, True),
-}
-CHOICES = {
-    "balance_mode": ("none", tuple(MODES)),
-    "balance_switch_to": ("aux-free", ("aux-loss", "aux-free")),
-}
-FLAGS = {"balance_zloss": False}
-MAIN, COMPARE, RECOVERY, SWEEP = "main", "compare", "recovery", "sweep"
+
+def render_hero() -> None:
+    init_state()
+    poll(MAIN, hero_panel)
 
 
 def render_body() -> None:
-    _init_state()
+    init_state()
     render_sections(
         4,
         {
-            "demo_setup": controls_panel,
-            "reading_charts": charts_panel,
+            "demo_setup": controls_pointer,
+            "reading_charts": details_panel,
             "recovery": recovery_panel,
             "comparison": sweep_panel,
         },
     )
 
 
-# --- state -----------------------------------------------------------------------------------
-
-
-def _init_state() -> None:
-    """Seed each widget's value from the URL once per session (the widgets own it afterwards)."""
-    notices: dict[str, str] = st.session_state.setdefault("balance_notices", {})
-    parsed: dict[str, UrlValue] = {k: url_number(k, *spec) for k, spec in NUMBERS.items()}
-    parsed |= {k: url_choice(k, *spec) for k, spec in CHOICES.items()}
-    parsed |= {k: url_flag(k, default) for k, default in FLAGS.items()}
-    lr = parsed["balance_lr"]  # snap to the slider's stops
-    parsed["balance_lr"] = UrlValue(min(LEARNING_RATES, key=lambda v: abs(v - lr.value)), lr.notice)
-    for key, value in parsed.items():
-        if key not in st.session_state:
-            st.session_state[key] = value.value
-            if value.notice:
-                notices[key] = value.notice
-
-
-def config(**changes) -> TrainConfig:
-    """The TrainConfig the form's values describe (with `changes` applied)."""
-    s = st.session_state
-    values = dict(
-        balance=s["balance_mode"],
-        aux_coef=float(s["balance_alpha"]),
-        z_loss=bool(s["balance_zloss"]),
-        noise=float(s["balance_noise"]) > 0,
-        noise_std=float(s["balance_noise"]) or 1.0,
-        capacity_factor=float(s["balance_cf"]) or None,
-        num_experts=int(s["balance_experts"]),
-        top_k=int(s["balance_topk"]),
-        steps=int(s["balance_steps"]),
-        lr=float(s["balance_lr"]),
-        seed=int(s["balance_seed"]),
+def controls_pointer() -> None:
+    st.caption(
+        "The controls are at the top of the page: **Balancing** and **Train**, with every other setting "
+        "under *Model and training settings*. The same seed always reproduces the same run."
     )
-    return TrainConfig(**(values | changes))
 
 
-# --- panel 1: the controls -------------------------------------------------------------------
+# --- after the main run: held-out numbers, where each domain went, why, and a comparison ---------
 
 
-def controls_panel() -> None:
-    with st.form("balance_form", border=True):
-        st.radio("Balancing", tuple(MODES), format_func=MODES.get, key="balance_mode", horizontal=True)
-        c1, c2, c3 = st.columns(3)
-        c1.slider(
-            "Aux-loss coefficient α",
-            0.0,
-            0.3,
-            step=0.01,
-            key="balance_alpha",
-            help="Used by the auxiliary-loss mode. Switch used 0.01; try it here.",
-        )
-        c2.slider("Experts E", 4, 16, key="balance_experts")
-        c3.slider("Top-k", 1, 2, key="balance_topk")
-        c1.slider("Steps", 50, 2000, step=50, key="balance_steps")
-        c2.select_slider("Learning rate (Adam)", LEARNING_RATES, key="balance_lr")
-        c3.number_input("Seed", 0, 9999, step=1, key="balance_seed")
-        c1.slider(
-            "Router noise σ (0 = off)",
-            0.0,
-            2.0,
-            step=0.1,
-            key="balance_noise",
-            help="Gaussian noise on the router logits while training (noisy top-k gating).",
-        )
-        c2.slider(
-            "Capacity factor (0 = no limit)",
-            0.0,
-            4.0,
-            step=0.25,
-            key="balance_cf",
-            help="An expert takes at most ceil(CF·T·k/E) slots; the rest are dropped.",
-        )
-        c3.toggle("Router z-loss", key="balance_zloss", help="ST-MoE's z-loss with coefficient 0.001.")
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
-    notes = st.session_state["balance_notices"]
-    if notes:
-        st.caption("Link settings adjusted: " + "; ".join(notes.values()))
-    if submitted:
-        notes.clear()
-        try:
-            launch(MAIN, [RunSpec(config())])
-        except ValueError as e:  # a setting the engine refuses (e.g. top-k > experts)
-            st.error(f"These settings cannot be trained: {e}", icon=":material/error:")
-    elif job_in(MAIN) is None:
-        _show_cached_run()
-    s = st.session_state
-    write_url(**{k: s[k] for k in (*NUMBERS, *CHOICES, *FLAGS)})
-    st.caption("The same seed always reproduces the same run.")
-
-
-def _show_cached_run() -> None:
-    """Revisiting: if anyone trained these settings already, show that run at once."""
-    try:
-        spec = RunSpec(config())
-    except ValueError:
-        return
-    result = cached_result(spec)
-    if result is not None:
-        st.session_state[f"balance_job_{MAIN}"] = Job.finished([spec], [result])
-
-
-# --- panel 2: the live charts and what they show ------------------------------------------------
-
-
-def charts_panel() -> None:
-    poll(MAIN, draw_main)
+def details_panel() -> None:
+    job = job_in(MAIN)
+    view = job.view() if job is not None else None
+    if view is None or view.running or view.error or view.results[0] is None:
+        st.caption("After a run, its held-out numbers and the domain × expert heatmap appear here.")
+    else:
+        result = view.results[0]
+        with st.container(border=True, key="balance_details_box"):
+            s = result.stats
+            c1, c2, c3 = st.columns(3)
+            c1.metric("Max expert share", f"{s.max_load:.2f}", help="held-out batch of 2048 tokens")
+            c2.metric(
+                "Dead experts", f"{s.dead_experts} of {len(s.load)}", help="under a tenth of a fair share"
+            )
+            c3.metric("Task loss (MSE)", f"{result.final_loss:.3f}", help="held-out batch")
+            metrics_row(result)
+            winners = [max(range(len(row)), key=row.__getitem__) for row in result.domain_expert]
+            show_chart(
+                charts.domain_heatmap(result.domain_expert, title="Which expert serves which domain"),
+                key="balance_main_heatmap",
+                summary="Held-out tokens of each domain by first-choice expert: "
+                + ", ".join(f"domain {m} mostly E{e}" for m, e in enumerate(winners))
+                + f". {len(set(winners))} different experts serve the {len(winners)} domains.",
+            )
+            st.markdown(explain_run(result))
+            _compare_button(job.specs[0], result)
     poll(COMPARE, draw_compare)
     st.caption(
         "Without balancing half or more of the experts starve, usually within the first hundred steps; "
         "with it every expert keeps its share. Compare the final task losses too: the experts are tiny, "
         "so a balanced run, which uses all of them, usually ends lower."
     )
-
-
-def draw_main() -> None:
-    with st.container(border=True, key="balance_main_box"):
-        job = job_in(MAIN)
-        if job is None:
-            show_busy(MAIN)
-            st.info("Press **Train** above to train the model; the charts update while it trains.")
-            return
-        view = job.view()
-        ended = status(MAIN, view)
-        if view.error:
-            return
-        result = view.results[0]
-        if not ended or result is None:
-            if view.running and job.specs[0].config.balance == "none":
-                method = st.session_state["balance_switch_to"]
-                st.button(
-                    f"Switch on {MODES[method]} now",
-                    key="balance_switch_now",
-                    on_click=continue_main,
-                    icon=":material/healing:",
-                    help="Stops this run and continues it with balancing: "
-                    "the recovery experiment below shows the rest.",
-                )
-            if view.progress is not None:
-                live_figures(view.progress, prefix="balance_main")
-            return
-        final_figures(result, prefix="balance_main")
-        metrics_row(result)
-        st.plotly_chart(
-            charts.domain_heatmap(result.domain_expert, title="Which expert serves which domain"),
-            key="balance_main_heatmap",
-        )
-        st.markdown(explain_run(result))
-        _compare_button(job.specs[0], result)
-
-
-def continue_main() -> None:
-    """Stop the main run (if it trains) and continue it from where it is with balancing on."""
-    job = job_in(MAIN)
-    if job is None:
-        return
-    job.stop(wait_s=5.0)
-    result = job.view().results[0]
-    if result is None:
-        return
-    parent = job.specs[0].truncated(result.step)
-    steps = int(st.session_state["balance_after_steps"])
-    child = RunSpec(
-        replace(parent.config, balance=st.session_state["balance_switch_to"], steps=steps), parent=parent
-    )
-    launch(RECOVERY, [child], parent_result=result)
 
 
 def _compare_button(spec: RunSpec, result) -> None:
@@ -287,15 +139,20 @@ def draw_compare() -> None:
         (base_spec, base_result) = base
         names = {base_spec.config.balance: base_result, other.config.balance: other}
         runs = {f"{MODES[n]}": (r.stats.load, r.history.load) for n, r in names.items()}
-        st.plotly_chart(
+        show_chart(
             charts.compare_runs(runs, title=f"Same seed ({base_spec.config.seed}), side by side"),
             key="balance_compare_chart",
+            summary="Held-out load after training — "
+            + "; ".join(f"{MODES[n]}: {summarise_load(r.stats.load)}" for n, r in names.items()),
         )
-        st.plotly_chart(
+        show_chart(
             charts.loss_curve(
                 {MODES[n]: r.history.loss for n, r in names.items()}, title="Task loss of both runs"
             ),
             key="balance_compare_loss",
+            summary="Task loss per step of both runs, ending at "
+            + " and ".join(f"{r.history.loss[-1]:.3f} ({MODES[n]})" for n, r in names.items())
+            + ".",
         )
         st.dataframe(compare_table({MODES[n]: r for n, r in names.items()}))
 
@@ -346,7 +203,11 @@ def draw_recovery() -> None:
         if view.error:
             return
         if view.running and view.progress is not None:
-            live_figures(view.progress, prefix="balance_recovery", switch_step=last.start_step)
+            n = view.progress.step
+            history = view.progress.history
+            if n:
+                run_charts(history.load[:n], history.loss[:n], prefix="balance_recovery",
+                           total=view.progress.total, switch_step=last.start_step)  # fmt: skip
             return
         results = view.results
         if results[-1] is None:
@@ -358,21 +219,40 @@ def draw_recovery() -> None:
 # --- panel 4: several seeds per method ---------------------------------------------------------------
 
 
+@cache
+def _recording() -> dict | None:
+    return load_recording()
+
+
 def sweep_panel() -> None:
     with st.container(border=True, key="balance_sweep_controls_box"):
         seeds = st.slider("Seeds per method", 2, 10, key="balance_seeds")
         first = int(st.session_state["balance_seed"])
-        if st.button(
-            f"Compare the three methods on seeds {first}–{first + seeds - 1}",
-            key="balance_sweep_btn",
-            icon=":material/leaderboard:",
-        ):
-            try:
-                specs = [RunSpec(config(balance=m, seed=first + s)) for m in MODES for s in range(seeds)]
-            except ValueError as e:
-                st.error(f"These settings cannot be trained: {e}", icon=":material/error:")
-            else:
-                launch(SWEEP, specs)
+        try:
+            configs = [config(balance=m, seed=first + s) for m in MODES for s in range(seeds)]
+        except ValueError as e:
+            st.error(f"These settings cannot be trained: {e}", icon=":material/error:")
+            return
+        recorded = recorded_rows(configs, _recording()) if job_in(SWEEP) is None else None
+        label = (
+            "Recompute them on this server"
+            if recorded
+            else f"Compare the three methods on seeds {first}–{first + seeds - 1}"
+        )
+        if st.button(label, key="balance_sweep_btn", icon=":material/leaderboard:"):
+            launch(SWEEP, [RunSpec(c) for c in configs])
+            recorded = None
+    if recorded:
+        rec = _recording()
+        seconds = sum(r.seconds for r in recorded)
+        st.caption(
+            f"Recorded with these settings on {rec['where']} (torch {rec['torch']}; training took "
+            f"{seconds:.0f} s there), so it shows at once. Numbers differ by a seed or two between "
+            "machines: recompute them to see this server's."
+        )
+        with st.container(border=True, key="balance_sweep_box"):
+            sweep_summary(recorded, MODES, configs[0].num_experts)
+        return
     poll(SWEEP, draw_sweep)
     st.caption("Balancing methods differ in how reliably they balance, and in what they do to the task loss.")
 
@@ -390,4 +270,5 @@ def draw_sweep() -> None:
         status(SWEEP, view, label="This run")
         if view.running or view.error or any(r is None for r in view.results):
             return
-        sweep_summary(job.specs, view.results, MODES)
+        rows = [row_of(r) for r in view.results]
+        sweep_summary(rows, MODES, job.specs[0].config.num_experts)

@@ -70,8 +70,11 @@ def _expert_names(num_experts: int) -> list[str]:
     return [f"E{e}" for e in range(num_experts)]
 
 
-def load_bars(load: Sequence[float], *, title: str | None = None, height: int = 300) -> go.Figure:
-    """Each expert's share of routed slots [E], a dashed line at the fair share 1/E, dead ones grey."""
+def load_bars(
+    load: Sequence[float], *, title: str | None = None, height: int = 300, balanced: float | None = None
+) -> go.Figure:
+    """Each expert's share of routed slots [E], a dashed line at the fair share 1/E, dead ones grey;
+    `balanced` adds a dotted line at the verdict rule's bound (moe_core.collapse_verdict)."""
     num_experts = len(load)
     fair = 1 / num_experts
     dead = [v < DEAD_FRACTION * fair for v in load]
@@ -89,19 +92,23 @@ def load_bars(load: Sequence[float], *, title: str | None = None, height: int = 
         showlegend=False,
     )
     top = max(0.3, min(1.15, max(load) * 1.2)) if num_experts else 1.0  # room for the value labels
+    shapes, notes = [_hline(fair)], [_hline_label(fair, f"fair<br>1/{num_experts}")]
+    if balanced is not None:
+        shapes.append(_hline(balanced, dash="dot"))
+        notes.append(_hline_label(balanced, "balanced<br>bound"))
     return figure(
         [bars],
         title=title,
         height=height,
         yaxis={"title": {"text": "share of routed slots"}, "range": [0, top]},
         xaxis={"type": "category"},
-        shapes=[_hline(fair)],
-        annotations=[_hline_label(fair, f"fair<br>1/{num_experts}")],
-        margin={"r": 56},
+        shapes=shapes,
+        annotations=notes,
+        margin={"r": 64},
     )
 
 
-def _hline(y: float) -> dict:
+def _hline(y: float, dash: str = "dash") -> dict:
     return {
         "type": "line",
         "xref": "paper",
@@ -109,7 +116,7 @@ def _hline(y: float) -> dict:
         "x1": 1,
         "y0": y,
         "y1": y,
-        "line": {"color": TEXT, "dash": "dash", "width": 1.5},
+        "line": {"color": TEXT, "dash": dash, "width": 1.5},
     }
 
 
@@ -152,19 +159,64 @@ def _vline(step: int, text: str) -> tuple[dict, dict]:
     return line, label
 
 
+def _span(first: int, last: int, text: str) -> tuple[dict, dict]:
+    """A hatched band over steps first..last, labelled at its top: where the verdict rule fired."""
+    band = {
+        "type": "rect",
+        "yref": "paper",
+        "x0": first,
+        "x1": last,
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": "rgba(0,0,0,0.12)",
+        "line": {"width": 0},
+        "layer": "above",
+    }
+    label = {
+        "yref": "paper",
+        "x": first,
+        "y": 1,
+        "text": text,
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 11, "color": TEXT},
+    }
+    return band, label
+
+
+def _marks(
+    switch_step: int | None, switch_label: str, at_step: int | None, spans: Sequence[tuple[int, int]]
+) -> tuple[list[dict], list[dict]]:
+    shapes, notes = [], []
+    for first, last in spans:
+        band, label = _span(first, last, "collapsed (verdict rule)")
+        shapes.append(band)
+        notes.append(label)
+    for step, text in ((switch_step, switch_label), (at_step, "replay")):
+        if step is not None:
+            line, label = _vline(step, text)
+            shapes.append(line)
+            notes.append(label)
+    return shapes, notes
+
+
 def load_over_time(
     load_history: Sequence[Sequence[float]],
     *,
     total_steps: int | None = None,
     switch_step: int | None = None,
     switch_label: str = "balancing on",
+    collapse_spans: Sequence[tuple[int, int]] = (),
+    at_step: int | None = None,
     title: str | None = None,
     height: int = 320,
 ) -> go.Figure:
     """Per-expert share per step [S][E], stacked to 1; an even run is E bands of equal width.
 
     `total_steps` fixes the x range while a run is still training; `switch_step` draws a marker
-    where the balancing changed (the recovery experiment).
+    where the balancing changed (the recovery experiment); `collapse_spans` shades the steps where
+    the verdict rule found a collapse; `at_step` marks the replay slider's step.
     """
     steps = thin(len(load_history))
     xs = [i + 1 for i in steps]
@@ -184,10 +236,7 @@ def load_over_time(
         )
         for e in range(num_experts)
     ]
-    shapes, notes = [], []
-    if switch_step is not None:
-        line, label = _vline(switch_step, switch_label)
-        shapes, notes = [line], [label]
+    shapes, notes = _marks(switch_step, switch_label, at_step, collapse_spans)
     x_end = max(total_steps or 0, len(load_history), 1)
     return _figure_with_legend(
         traces,
@@ -207,10 +256,15 @@ def loss_curve(
     *,
     total_steps: int | None = None,
     switch_step: int | None = None,
+    spikes: Sequence[int] = (),
+    at_step: int | None = None,
     title: str | None = None,
     height: int = 280,
 ) -> go.Figure:
-    """Task loss (MSE) per step for one or more runs, on a log axis (it falls by orders of magnitude)."""
+    """Task loss (MSE) per step for one or more runs, on a log axis (it falls by orders of magnitude).
+
+    `spikes` (steps of the first run) get a marker each: where the verdict rule found a loss spike;
+    `at_step` marks the replay slider's step."""
     traces = []
     for i, (name, loss) in enumerate(curves.items()):
         steps = thin(len(loss))
@@ -228,12 +282,22 @@ def loss_curve(
                 hovertemplate=f"{name}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>",
             )
         )
-    shapes, notes = [], []
-    if switch_step is not None:
-        line, label = _vline(switch_step, "balancing on")
-        shapes, notes = [line], [label]
+    first = next(iter(curves.values()), [])
+    if spikes:
+        traces.append(
+            trace(
+                "scatter",
+                x=list(spikes),
+                y=[first[s - 1] for s in spikes],
+                name="loss spike (verdict rule)",
+                mode="markers",
+                marker={"symbol": "x", "size": 10, "color": TEXT},
+                hovertemplate="spike at step %{x}<br>loss %{y:.3g}<extra></extra>",
+            )
+        )
+    shapes, notes = _marks(switch_step, "balancing on", at_step, ())
     longest = max((len(v) for v in curves.values()), default=1)
-    build = _figure_with_legend if len(curves) > 1 else figure
+    build = _figure_with_legend if len(traces) > 1 else figure
     return build(
         traces,
         title=title,
@@ -242,7 +306,7 @@ def loss_curve(
         annotations=notes,
         xaxis={"title": {"text": "training step"}, "range": [1, max(total_steps or 0, longest, 1)]},
         yaxis={"title": {"text": "task loss (MSE)"}, "type": "log", **LOG_TICKS},
-        showlegend=len(curves) > 1,
+        showlegend=len(traces) > 1,
     )
 
 
@@ -350,10 +414,13 @@ def seed_sweep(
     max_loads: Mapping[str, Sequence[float]],
     num_experts: int,
     *,
+    balanced: float | None = None,
+    seeds: Sequence[int] | None = None,
     title: str | None = None,
     height: int = 300,
 ) -> go.Figure:
-    """Max expert share of every seed, one row of dots per method, with the 2/E "balanced" line."""
+    """Top expert share of every seed, one row of dots per method, with the "balanced" bound
+    (`balanced`, default 1.5/E as moe_core.collapse_verdict) as a dashed line."""
     traces = [
         trace(
             "scatter",
@@ -363,12 +430,12 @@ def seed_sweep(
             name=name,
             showlegend=False,
             marker={"size": 12, "color": color(i), "line": {"width": 1, "color": TEXT}, "opacity": 0.8},
-            customdata=list(range(len(values))),
+            customdata=list(seeds) if seeds is not None else list(range(len(values))),
             hovertemplate=f"{name}<br>seed %{{customdata}}: max share %{{x:.3f}}<extra></extra>",
         )
         for i, (name, values) in enumerate(max_loads.items())
     ]
-    limit = 2 / num_experts
+    limit = balanced if balanced is not None else 1.5 / num_experts
     line = {
         "type": "line",
         "yref": "paper",
@@ -382,7 +449,7 @@ def seed_sweep(
         "yref": "paper",
         "x": limit,
         "y": 1.0,
-        "text": f"balanced ≤ 2/{num_experts}",
+        "text": f"balanced ≤ {limit:.3g}",
         "showarrow": False,
         "xanchor": "left",
         "yanchor": "bottom",

@@ -7,17 +7,19 @@ step, the held-out evaluation, and the trained router's weights.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
 import torch
 
+from lessons.course.charts import show_chart
 from lessons.lesson4_balancing import figures as charts
+from lessons.lesson4_balancing.sweep import SweepRow, sweep_table
+from moe_core.collapse_verdict import BALANCED_SHARE, SPIKE_FACTOR, Verdict, judge
 from moe_core.data import make_task
 from moe_core.metrics import DEAD_FRACTION
-from moe_core.train import Progress, TrainResult, is_balanced, is_collapsed
+from moe_core.train import TrainResult
 
 WINDOW = 10  # steps averaged for the live load bars (one batch alone is noisy)
 
@@ -31,58 +33,84 @@ def _dead(load: Sequence[float]) -> int:
     return sum(v < DEAD_FRACTION / len(load) for v in load)
 
 
-def live_figures(progress: Progress, *, prefix: str, switch_step: int | None = None) -> None:
-    """Readouts and charts of a run still training, from the steps recorded so far."""
-    n = progress.step
-    loads, losses = progress.history.load[:n], progress.history.loss[:n]
-    if not loads:
-        return
-    load = _mean_load(loads)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Max expert share", f"{max(load):.2f}", help=f"mean of the last {WINDOW} batches")
-    c2.metric("Dead experts", f"{_dead(load)} of {len(load)}", help="under a tenth of a fair share")
-    c3.metric("Task loss (MSE)", f"{sum(losses[-WINDOW:]) / len(losses[-WINDOW:]):.3f}")
-    st.plotly_chart(
-        charts.load_bars(load, title=f"Expert load, steps {max(1, n - WINDOW + 1)}–{n}"), key=f"{prefix}_bars"
+def summarise_load(load: Sequence[float]) -> str:
+    top = max(range(len(load)), key=load.__getitem__)
+    return (
+        f"Expert E{top} has the largest share, {load[top]:.2f} (fair share 1/{len(load)} = "
+        f"{1 / len(load):.3f}); {_dead(load)} of {len(load)} experts are dead."
     )
-    st.plotly_chart(
+
+
+def load_table(load: Sequence[float]) -> pd.DataFrame:
+    return pd.DataFrame({"expert": [f"E{e}" for e in range(len(load))], "share": [round(v, 4) for v in load]})
+
+
+def run_charts(
+    loads: Sequence[Sequence[float]],
+    losses: Sequence[float],
+    *,
+    prefix: str,
+    total: int,
+    at_step: int | None = None,
+    verdict: Verdict | None = None,
+    switch_step: int | None = None,
+) -> None:
+    """Load over time and the task loss of a run (training or finished), with what the verdict rule
+    found marked on them (collapse stretches shaded, spikes crossed) and the replay step."""
+    n = len(loads)
+    spans = verdict.collapse_spans if verdict else ()
+    spikes = verdict.spikes if verdict else ()
+    show_chart(
         charts.load_over_time(
             loads,
-            total_steps=progress.total,
+            total_steps=total,
             switch_step=switch_step,
+            collapse_spans=spans,
+            at_step=at_step,
             title="Load over time (share of each batch's slots)",
+            height=280,
         ),
         key=f"{prefix}_time",
+        summary=f"Each expert's share of every batch for steps 1–{n}"
+        + (
+            f"; shaded: collapsed by the verdict rule (steps {', '.join(f'{a}–{b}' for a, b in spans)})"
+            if spans
+            else "; no collapse by the verdict rule"
+        )
+        + ".",
     )
-    st.plotly_chart(
+    show_chart(
         charts.loss_curve(
-            {"task loss": losses}, total_steps=progress.total, switch_step=switch_step, title="Task loss"
+            {"task loss": losses},
+            total_steps=total,
+            switch_step=switch_step,
+            spikes=spikes,
+            at_step=at_step,
+            title="Task loss",
+            height=240,
         ),
         key=f"{prefix}_loss",
+        summary=f"Task loss per step, from {losses[0]:.3f} at step 1 to {losses[-1]:.3f} at step {n}"
+        + (f"; {len(spikes)} step(s) spiked above {SPIKE_FACTOR:g}× the running minimum" if spikes else "")
+        + ".",
     )
 
 
 def final_figures(result: TrainResult, *, prefix: str, switch_step: int | None = None) -> None:
-    """The same three charts for a finished run; the bars now use the held-out evaluation."""
+    """A finished run (the recovery experiment): held-out readouts, load bars and both curves."""
     s = result.stats
     c1, c2, c3 = st.columns(3)
     c1.metric("Max expert share", f"{s.max_load:.2f}", help="held-out batch of 2048 tokens")
     c2.metric("Dead experts", f"{s.dead_experts} of {len(s.load)}", help="under a tenth of a fair share")
     c3.metric("Task loss (MSE)", f"{result.final_loss:.3f}", help="held-out batch")
-    st.plotly_chart(
+    show_chart(
         charts.load_bars(s.load, title=f"Expert load after {result.step} steps (held-out tokens)"),
         key=f"{prefix}_bars",
+        summary=summarise_load(s.load),
+        data=load_table(s.load),
     )
-    st.plotly_chart(
-        charts.load_over_time(
-            result.history.load, switch_step=switch_step, title="Load over time (share of each batch's slots)"
-        ),
-        key=f"{prefix}_time",
-    )
-    st.plotly_chart(
-        charts.loss_curve({"task loss": result.history.loss}, switch_step=switch_step, title="Task loss"),
-        key=f"{prefix}_loss",
-    )
+    h = result.history
+    run_charts(h.load, h.loss, prefix=prefix, total=len(h.load), switch_step=switch_step)
 
 
 def metrics_row(result: TrainResult) -> None:
@@ -144,7 +172,8 @@ def explain_run(result: TrainResult) -> str:
     s, cfg = result.stats, result.config
     winner, cosine, lead = shared_direction(result)
     rand = 1 / cfg.hidden_size**0.5
-    if is_collapsed(s):
+    verdict = judge(result.history.load, result.history.loss)
+    if verdict.load == "collapsed":
         when = _takeover_step(result, winner)
         took = f"by step {when} it had half of every batch, and " if when else ""
         rival = _rival(result, winner)
@@ -179,7 +208,7 @@ def explain_run(result: TrainResult) -> str:
         "aux-free": "after every step the bias of busy experts went down and that of idle ones up",
         "none": "nothing balanced it, yet this seed's shared direction did not win",
     }[cfg.balance]
-    verdict = "stayed balanced" if is_balanced(s) else "is uneven but did not collapse"
+    state = "stayed balanced" if verdict.load == "balanced" else "is uneven but did not collapse"
     kept = "balancing kept every expert in use" if cfg.balance != "none" else "the others kept their tokens"
     owner = (
         f"The busiest expert's gate row has cosine {cosine:.2f} with the shared shift, so no expert owns the "
@@ -189,7 +218,7 @@ def explain_run(result: TrainResult) -> str:
         f"key on the shared part, as a collapse's winner does, yet {kept}."
     )
     return (
-        f"**What happened: the load {verdict}** (max share {s.max_load:.2f}, {s.dead_experts} dead): {how}. "
+        f"**What happened: the load {state}** (max share {s.max_load:.2f}, {s.dead_experts} dead): {how}. "
         f"{owner} The heatmap shows where each domain went instead."
     )
 
@@ -223,39 +252,27 @@ def compare_table(runs: Mapping[str, TrainResult]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def sweep_table(specs: Sequence, results: Sequence[TrainResult], modes: Mapping[str, str]) -> pd.DataFrame:
-    rows = []
-    for mode, label in modes.items():
-        rs = [r for spec, r in zip(specs, results, strict=True) if spec.config.balance == mode]
-        rows.append(
-            {
-                "balancing": label,
-                "balanced": f"{sum(is_balanced(r.stats) for r in rs)} of {len(rs)}",
-                "collapsed": f"{sum(is_collapsed(r.stats) for r in rs)} of {len(rs)}",
-                "median max share": round(statistics.median(r.stats.max_load for r in rs), 2),
-                "median dead": statistics.median(r.stats.dead_experts for r in rs),
-                "mean loss": round(statistics.fmean(r.final_loss for r in rs), 3),
-            }
-        )
-    return pd.DataFrame(rows).set_index("balancing")
-
-
-def sweep_summary(specs: Sequence, results: Sequence[TrainResult], modes: Mapping[str, str]) -> None:
-    table = sweep_table(specs, results, modes)
-    max_loads = {
-        label: [
-            r.stats.max_load for spec, r in zip(specs, results, strict=True) if spec.config.balance == mode
-        ]
-        for mode, label in modes.items()
-    }
-    experts = specs[0].config.num_experts
-    st.plotly_chart(
-        charts.seed_sweep(max_loads, experts, title="Max expert share of every seed"),
+def sweep_summary(rows: Sequence[SweepRow], modes: Mapping[str, str], num_experts: int) -> None:
+    table = sweep_table(rows, modes)
+    shares = {label: [r.end_top_share for r in rows if r.balance == mode] for mode, label in modes.items()}
+    seeds = {label: [r.seed for r in rows if r.balance == mode] for mode, label in modes.items()}
+    first = next(iter(seeds.values()))
+    show_chart(
+        charts.seed_sweep(
+            shares,
+            num_experts,
+            balanced=BALANCED_SHARE / num_experts,
+            seeds=first,
+            title="Top expert share at the end of every seed's run",
+        ),
         key="balance_sweep_chart",
+        summary="Per method, the top expert's share over the last tenth of each run: "
+        + "; ".join(f"{label} {min(v):.2f}–{max(v):.2f}" for label, v in shares.items() if v)
+        + f" (balanced ≤ {BALANCED_SHARE:g}/{num_experts}).",
+        data=table,
     )
     st.dataframe(table)
     st.caption(
-        f"Balanced: max share ≤ 2/{experts} and no dead expert. Collapsed: max share ≥ 0.5 or at least "
-        "half the experts dead. Balancing methods differ in how reliably they balance, and in what they "
-        "do to the loss."
+        "Verdicts by the rule stated above the charts: the whole run is judged, not only its last step. "
+        "Balancing methods differ in how reliably they balance, and in what they do to the loss."
     )

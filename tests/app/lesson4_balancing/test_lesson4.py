@@ -75,6 +75,35 @@ def test_defaults_render_and_go_into_the_url(lesson4: AppTest) -> None:
     assert "Press **Train**" in texts(lesson4)
 
 
+def test_the_live_model_comes_before_the_reading(lesson4: AppTest) -> None:
+    """Issue 17: Train, the balancing choice and a live load chart are drawn above the goals."""
+    order = [n for n in walk(lesson4.main)]
+    goals = next(
+        i for i, n in enumerate(order) if "In this lesson you will learn to" in str(getattr(n, "value", ""))
+    )
+    first = {}
+    for i, n in enumerate(order):
+        key = getattr(n, "key", None) or getattr(getattr(n, "proto", None), "id", "")
+        for name in ("FormSubmitter:balance_form-Train", "balance_mode", "balance_main_bars"):
+            if name in str(key):
+                first.setdefault(name, i)
+    assert set(first) == {"FormSubmitter:balance_form-Train", "balance_mode", "balance_main_bars"}, first
+    assert max(first.values()) < goals
+    # Before any run the chart is the untrained router's load: balanced by design (issue 6).
+    bars = [c for c in lesson4.get("plotly_chart") if c.proto.id.endswith("balance_main_bars")]
+    assert "before training" in bars[0].proto.spec
+
+
+def walk(node):
+    """Every element of the AppTest tree, in the order the page draws them."""
+    children = getattr(node, "children", None)
+    if not children:
+        yield node
+        return
+    for child in children.values():
+        yield from walk(child)
+
+
 def test_out_of_range_link_values_are_clamped_with_a_notice(open_page) -> None:
     at = open_page(
         PAGE, query={"balance_steps": "1000000000", "balance_mode": "magic", "balance_experts": "2"}
@@ -107,6 +136,76 @@ def test_no_balancing_collapses_and_balancing_changes_the_displayed_load(lesson4
     assert metric(at, "Dead experts") == "0 of 8" == f"{balanced.stats.dead_experts} of 8"
     assert metric(at, "Max expert share") == f"{balanced.stats.max_load:.2f}"
     assert at.query_params["balance_mode"] == "aux-free"
+
+
+def spec_of(at: AppTest, key: str) -> dict:
+    import json
+
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert charts, f"no chart {key}"
+    return json.loads(charts[0].proto.spec)
+
+
+def test_the_verdict_follows_the_rule_over_the_whole_run_and_the_charts_mark_it(lesson4: AppTest) -> None:
+    """Issue 18: E = 4 at lr 0.1 was called balanced; by the rule it is not, and its loss spiked."""
+    from moe_core.collapse_verdict import judge
+
+    lesson4.select_slider(key="balance_lr").set_value(0.1)
+    at = train_from_form(lesson4, balance_mode="none", balance_experts=4)
+    history = train(TrainConfig(num_experts=4, lr=0.1, seed=0)).history
+    verdict = judge(history.load, history.loss)
+    assert verdict.label != "balanced" and verdict.spikes  # what the engine's records say
+    shown = texts(at)
+    assert f"**Verdict: {verdict.label}.**" in shown
+    assert verdict.summary() in shown and "1.5/E" in shown  # the numbers, and the rule itself
+    loss = spec_of(at, "balance_main_loss")
+    marks = [t for t in loss["data"] if t.get("name") == "loss spike (verdict rule)"]
+    assert marks and marks[0]["x"] == list(verdict.spikes)
+
+
+def test_a_collapse_is_shaded_where_the_rule_found_it(lesson4: AppTest) -> None:
+    from moe_core.collapse_verdict import judge
+
+    at = train_from_form(lesson4, balance_mode="none")
+    history = train(TrainConfig(seed=0)).history
+    ((first, last),) = judge(history.load, history.loss).collapse_spans
+    bands = [s for s in spec_of(at, "balance_main_time")["layout"]["shapes"] if s["type"] == "rect"]
+    assert [(b["x0"], b["x1"]) for b in bands] == [(first, last)]
+
+
+def test_replay_scrubs_the_recorded_run(lesson4: AppTest) -> None:
+    at = train_from_form(lesson4, balance_mode="none")
+    history = train(TrainConfig(seed=0)).history
+    replay = next(s for s in at.slider if (s.key or "").startswith("balance_replay_"))
+    assert replay.value == 300 and replay.max == 300
+    replay.set_value(20).run()
+    bars = spec_of(at, "balance_main_bars")
+    expected = [sum(row[e] for row in history.load[10:20]) / 10 for e in range(8)]
+    assert bars["data"][0]["y"] == pytest.approx(expected)
+    assert "step 20 (mean of steps 11–20)" in bars["layout"]["title"]["text"]
+    for key in ("balance_main_time", "balance_main_loss"):
+        lines = [s for s in spec_of(at, key)["layout"]["shapes"] if s["type"] == "line"]
+        assert [ln["x0"] for ln in lines] == [20], key
+    assert not at.exception
+
+
+def test_the_default_comparison_shows_at_once_from_the_recording(lesson4: AppTest) -> None:
+    """Issue 18: the five-seed comparison took 15.6 s; at the default settings it is recorded."""
+    from lessons.lesson4_balancing.state import MODES
+    from lessons.lesson4_balancing.sweep import load_recording, recorded_rows
+
+    assert job(lesson4, "sweep") is None
+    assert "balance_sweep_chart" in chart_keys(lesson4)
+    rows = recorded_rows([TrainConfig(balance=m, seed=s) for m in MODES for s in range(5)], load_recording())
+    table = lesson4.dataframe[-1].value
+    for mode, label in MODES.items():
+        collapsed = sum(r.verdict == "collapsed" for r in rows if r.balance == mode)
+        assert table.loc[label, "collapsed"] == f"{collapsed} of 5"
+    assert "Recorded with these settings" in texts(lesson4)
+    # Another setting is not in the recording: the button trains it (with a progress bar).
+    at = train_from_form(lesson4, balance_alpha=0.1)
+    assert "balance_sweep_chart" not in chart_keys(at)
+    assert at.button(key="balance_sweep_btn").proto.label.startswith("Compare the three methods")
 
 
 def test_charts_update_while_training_and_stop_stops(lesson4: AppTest) -> None:
@@ -232,4 +331,4 @@ def test_side_by_side_and_seed_sweep_figures() -> None:
     assert len(fig.data) == 2 * (1 + 2)  # per run: one bar trace + one band per expert
     sweep = seed_sweep({"none": [0.9, 0.6], "aux-free": [0.2, 0.15]}, num_experts=8)
     assert [list(t.x) for t in sweep.data] == [[0.9, 0.6], [0.2, 0.15]]
-    assert sweep.layout.shapes[0].x0 == 0.25  # the 2/E line
+    assert sweep.layout.shapes[0].x0 == 1.5 / 8  # the verdict rule's balanced bound
