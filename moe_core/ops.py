@@ -129,7 +129,9 @@ def moe_experts(
             "backend='triton' on CPU tensors needs Triton's interpreter (TRITON_INTERPRET=1); "
             "move the tensors to the GPU or use backend='torch'"
         )
-    if tiles is None and not triton_interpreted() and os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0":
+    # Autotuning times the fused SwiGLU kernel, so it tunes only that case; other experts take defaults.
+    autotune = os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0"
+    if tiles is None and plain and not triton_interpreted() and autotune:
         tiles = triton_moe.tuned_tiles(hidden_states, w1, w2, topk_weights, topk_ids.long())
     tiles = tiles or default_tiles(hidden_states.shape[0], triton_interpreted())
     tensors = (hidden_states.contiguous(), w1, w2, w1_bias, w2_bias)

@@ -141,3 +141,38 @@ def test_block_matches_transformers_forward_and_backward(family, backend):
             torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-4, msg=name)
             checked += 1
     assert checked >= 3  # router, w1, w2 at least
+
+
+def test_two_dimensional_input_and_multimodal_llama4_config():
+    config, hf, router_attr, read_router = _hf_block("llama4")
+    multimodal = {"model_type": "llama4", "text_config": _config_dict(config)}
+    ours = load_block(multimodal, hf.state_dict())
+    x = torch.randn(7, D, generator=torch.Generator().manual_seed(3))
+    hf_out, _, _ = _run_hf(hf, router_attr, read_router, x[None])
+    out = ours(x)
+    assert out.hidden_states.shape == (7, D)
+    torch.testing.assert_close(out.hidden_states, hf_out, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_inputs_are_clear_value_errors():
+    config, hf, _, _ = _hf_block("mixtral")
+    cfg, sd = _config_dict(config), hf.state_dict()
+    with pytest.raises(ValueError, match="unsupported model_type 'gpt2'"):
+        load_block({**cfg, "model_type": "gpt2"}, sd)
+    with pytest.raises(ValueError, match=r"lacks \['experts.down_proj'\]"):
+        load_block(cfg, {k: v for k, v in sd.items() if k != "experts.down_proj"})
+    with pytest.raises(ValueError, match="unexpected tensors"):
+        load_block(cfg, {**sd, "shared_expert_gate.weight": torch.zeros(1, D)})
+    with pytest.raises(ValueError, match=r"experts\.w1: expected shape"):
+        load_block({**cfg, "intermediate_size": F + 1}, sd)
+    with pytest.raises(ValueError, match="lacks num_local_experts or num_experts"):
+        load_block({k: v for k, v in cfg.items() if k != "num_local_experts"}, sd)
+    with pytest.raises(ValueError, match="hidden_act 'tanh'"):
+        load_block({**cfg, "hidden_act": "tanh"}, sd)
+
+
+def test_phimoe_sparsemixer_refuses_training_mode():
+    config, hf, _, _ = _hf_block("phimoe")
+    block = load_block(_config_dict(config), hf.state_dict()).train()
+    with pytest.raises(ValueError, match="eval mode"):
+        block(torch.randn(3, D))

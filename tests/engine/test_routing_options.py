@@ -11,7 +11,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moe_core import fused_moe, moe_experts, select_experts, sigmoid_bias_topk
+from moe_core import (
+    FamilyMoEConfig,
+    MoEConfig,
+    SparseMoE,
+    fused_moe,
+    moe_experts,
+    select_experts,
+    sigmoid_bias_topk,
+)
 
 # --- issue 16 bugs ----------------------------------------------------------------------------
 
@@ -249,3 +257,73 @@ def test_expert_options_fuzz_match_dense_reference(seed, num_tokens, hidden, ffn
                               d(None if b2 is None else b2[e]), act, gated, 1.702, 1.0)
             expected[t] += y if on_input else w * y
     torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+# --- FamilyMoEConfig -----------------------------------------------------------------------------
+
+
+def test_moe_config_fields_are_unchanged_so_saved_configs_still_compare_equal():
+    # router_demo's checkpoint compares asdict(MoEConfig()) with the saved one: new options must
+    # not become MoEConfig fields.
+    from dataclasses import asdict
+
+    assert list(asdict(MoEConfig())) == [
+        "hidden_size", "intermediate_size", "num_experts", "top_k", "num_shared_experts",
+        "shared_intermediate_size", "routing", "renormalize", "router_temperature", "router_noise_std",
+        "capacity_factor", "backend", "block_size",
+    ]
+    assert FamilyMoEConfig().n_group is None and MoEConfig().n_group is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (dict(n_group=3), "n_group"),  # without topk_group
+        (dict(n_group=3, topk_group=1), "n_group"),  # 3 does not divide 8
+        (dict(n_group=4, topk_group=5), "topk_group"),
+        (dict(n_group=8, topk_group=1, top_k=2), "top_k"),
+        (dict(n_group=8, topk_group=2, group_scoring="top2_sum"), "top2_sum"),
+        (dict(group_scoring="mean"), "group_scoring"),
+        (dict(routed_scaling_factor=0.0), "routed_scaling_factor"),
+        (dict(renormalize_p=float("inf")), "renormalize_p"),
+        (dict(routing="sparsemixer", top_k=1), "sparsemixer"),
+        (dict(routing="expert_choice", routed_scaling_factor=2.0), "expert_choice"),
+        (dict(router_temperature=2.0, topk_before_scoring=True), "router_temperature"),
+        (dict(topk_before_scoring=True, score_correction_bias=True), "topk_before_scoring"),
+        (dict(expert_capacity=0), "expert_capacity"),
+        (dict(expert_capacity=4, capacity_factor=1.0), "expert_capacity"),
+        (dict(hidden_act="tanh"), "hidden_act"),
+        (dict(hidden_act="swigluoai", is_act_and_mul=False), "swigluoai"),
+    ],
+)
+def test_family_config_validation_names_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        FamilyMoEConfig(**{"num_experts": 8, "top_k": 2, **overrides})
+
+
+def test_expert_capacity_is_counted_per_sequence():
+    # Two sequences of 4 tokens, all on expert 1, capacity 2: the first two of *each* sequence stay
+    # (Switch Transformers' cumsum over each sequence), not the first two of the batch.
+    layer = SparseMoE(FamilyMoEConfig(hidden_size=4, intermediate_size=4, num_experts=2, top_k=1,
+                                      renormalize=False, expert_capacity=2))
+    with torch.no_grad():
+        layer.router.gate.weight.zero_()
+        layer.router.gate.weight[1] = 1.0
+    out = layer(torch.ones(2, 4, 4))
+    keep = out.capacity.keep.reshape(2, 4)
+    assert keep.tolist() == [[True, True, False, False]] * 2
+    assert out.hidden_states[:, 2:].abs().sum() == 0 and out.hidden_states[:, :2].abs().sum() > 0
+
+
+def test_shared_expert_gate_scales_the_shared_output_by_a_sigmoid():
+    cfg = FamilyMoEConfig(hidden_size=8, intermediate_size=4, num_experts=4, top_k=2, num_shared_experts=1,
+                          shared_expert_gate=True)
+    layer = SparseMoE(cfg)
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    plain = SparseMoE(MoEConfig(hidden_size=8, intermediate_size=4, num_experts=4, top_k=2,
+                                num_shared_experts=1))
+    plain.load_state_dict({k: v for k, v in layer.state_dict().items() if k != "shared_expert_gate.weight"})
+    shared = layer.shared_experts(x)
+    gate = torch.sigmoid(x @ layer.shared_expert_gate.weight.t())
+    expected = plain(x).hidden_states - shared + gate * shared
+    torch.testing.assert_close(layer(x).hidden_states, expected, rtol=1e-5, atol=1e-6)
