@@ -68,6 +68,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prose-share", type=float, default=0.15, help="share of rows drawn from prose")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=100, help="steps between resumable checkpoints")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop after this step of the --steps schedule (a slice; --resume continues it)",
+    )
     p.add_argument("--minutes", type=float, default=None, help="stop (and finish cleanly) after this long")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument(
@@ -257,6 +263,7 @@ def cli(argv: list[str]) -> int:
             log(f"  held-out bits/byte {point['heldout_bpb']}")
         history.append(point)
         out_of_time = args.minutes is not None and seconds > args.minutes * 60
+        out_of_time = out_of_time or (args.stop_after is not None and step >= args.stop_after)
         if step % args.save_every == 0 or step == args.steps or out_of_time:
             torch.save(
                 {
@@ -270,7 +277,7 @@ def cli(argv: list[str]) -> int:
                 state_path,
             )
         if out_of_time:
-            log(f"time budget of {args.minutes} min reached at step {step}")
+            log(f"stopping at step {step} (time budget or --stop-after)")
             break
     finish(args, model, data, byte_len, history, time.perf_counter() - t0)
     return 0
