@@ -41,4 +41,6 @@ def show_chart(
     st.caption(summary)
     if data is not None:
         with st.expander("Show the numbers as a table"):
-            st.dataframe(data, hide_index=False)
+            # A bare 0..n-1 index says nothing and gives the table an empty, unnamed header cell
+            # (axe: empty-table-header); a labelled index (experts, tokens) stays.
+            st.dataframe(data, hide_index=isinstance(data.index, pd.RangeIndex) and data.index.name is None)

@@ -19,7 +19,7 @@ import streamlit as st
 
 from lessons.course import sidebar as ui
 from lessons.course.heap import freeze_startup_heap
-from lessons.course.quiz import QuizResult, render_quiz
+from lessons.course.quiz import QUIZ_ANCHOR, QuizResult, render_quiz
 from lessons.course.render import render_blocks
 from lessons.course.text import (
     HOME_PAGE,
@@ -37,19 +37,108 @@ BODY_FAILED = "This part of the lesson could not be shown"
 # Long lesson pages: let the browser skip style, layout and paint of the parts below the fold
 # until they scroll near (`content-visibility: auto`; `contain-intrinsic-size: auto` remembers
 # each part's real height once drawn, so the scroll bar does not jump).
-_PAGE_CSS = """<style>
+_LAZY_CSS = """
 [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > div {
   content-visibility: auto; contain-intrinsic-size: auto 400px;
 }
-</style>"""
+"""
+
+# Accessibility and phones (issue 18), for every page at once. Colour contrast is measured
+# against white and the sidebar's #F2F5F9 (WCAG 2.2 AA asks 4.5:1 for text).
+# NOTE: no angle brackets in comments: Streamlit's HTML sanitiser drops a style holding a "tag".
+_A11Y_CSS = """
+/* Captions: Streamlit draws them at 60 % opacity, #767c83 = 4.2:1 on white and 3.9:1 on the
+   sidebar. Opaque #5A6270 is 6.2:1 and 5.6:1. */
+[data-testid="stCaptionContainer"] { opacity: 1 !important; color: #5A6270 !important; }
+
+/* Visible focus on every control reached by keyboard: 3 px Okabe-Ito blue (5.2:1 on white). */
+a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus-visible,
+[tabindex]:focus-visible, input:focus-visible, textarea:focus-visible {
+  outline: 3px solid #0072B2 !important; outline-offset: 2px;
+}
+/* A slider's range input is visually hidden inside its thumb: ring the thumb instead;
+   radios and checkboxes hide their input inside the label: ring the label. */
+[data-testid="stSlider"] div:has(> div > input:focus-visible),
+[data-testid="stRadio"] label:has(input:focus-visible),
+[data-testid="stCheckbox"] label:has(input:focus-visible) {
+  outline: 3px solid #0072B2; outline-offset: 3px; border-radius: 4px;
+}
+
+/* Metrics: wrap a long value ("25.2 GFLOPs", "127, top-8") instead of cutting it with "...". */
+[data-testid="stMetricValue"] { font-size: 1.75rem; }
+[data-testid="stMetricValue"] > div, [data-testid="stMetricValue"] p,
+[data-testid="stMetricLabel"] > div, [data-testid="stMetricLabel"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: break-word;
+}
+@media (max-width: 640px) { [data-testid="stMetricValue"] { font-size: 1.5rem; } }
+
+/* Plotly's tick labels and axis titles come in the chart theme's grey (#808495, 3.7:1): the
+   text colour's muted shade instead (7.2:1), whatever built the figure. */
+[data-testid="stPlotlyChart"] g[class$="tick"] > text,
+[data-testid="stPlotlyChart"] g[class^="g-"][class$="title"] text { fill: #4F5864 !important; }
+
+/* Phones: display formulas, code and wide tables scroll inside their own box, never the page. */
+.katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+
+/* "Skip to the quiz": hidden until a keyboard learner tabs onto it (WCAG 2.4.1, bypass blocks). */
+a.moe-skip { position: absolute; left: -10000px; }
+a.moe-skip:focus { position: static; }
+
+/* The script below draws nothing: take its empty block out of the layout. */
+[data-testid="stElementContainer"]:has(.moe-a11y) { display: none; }
+"""
+
+# Heading anchors ("Link to heading", one per section) stay for the mouse but leave the Tab order:
+# on Lesson 1 they were 12 of the 77 Tab presses between the top of the page and the quiz.
+# Scrollable boxes (a formula wider than a phone, a long code line, a wide table) must be
+# reachable by keyboard, or a keyboard learner cannot scroll them (axe: scrollable-region-
+# focusable). Which boxes overflow depends on the window, so the page marks them as they appear
+# and as the window changes: tabindex 0 and a label on those that overflow, removed on those that
+# no longer do. One observer per browser tab (a page switch keeps the document).
+_A11Y_JS = """
+<span class="moe-a11y" hidden></span>
+<script>
+(() => {
+  if (window.__moeA11y) return;
+  window.__moeA11y = true;
+  const BOXES = '.katex-display, [data-testid="stCode"] pre, [data-testid="stMarkdownContainer"] table';
+  const mark = () => {
+    for (const a of document.querySelectorAll('[data-testid="stHeaderActionElements"] a:not([tabindex])')) {
+      a.setAttribute("tabindex", "-1");
+    }
+    for (const box of document.querySelectorAll(BOXES)) {
+      const overflows = box.scrollWidth > box.clientWidth + 1;
+      if (overflows && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "group");  // not "region": a landmark per formula is noise
+        box.setAttribute("aria-label", box.matches("table") ? "Table, scrolls sideways"
+          : box.matches("pre") ? "Code, scrolls sideways" : "Formula, scrolls sideways");
+        box.dataset.moeScroll = "1";
+      } else if (!overflows && box.dataset.moeScroll) {
+        for (const a of ["tabindex", "role", "aria-label", "data-moe-scroll"]) box.removeAttribute(a);
+      }
+    }
+  };
+  let queued = false;
+  const later = () => { if (!queued) { queued = true; setTimeout(() => { queued = false; mark(); }, 150); } };
+  new MutationObserver(later).observe(document.body, {childList: true, subtree: true});
+  window.addEventListener("resize", later);
+  later();
+})();
+</script>
+"""
 
 
 def setup_page(title: str) -> None:
     """Page config shared by every page (must run before anything is drawn)."""
     # An emoji icon: a :material: one makes the browser fetch it from Google Fonts on every view.
+    # "auto": the sidebar starts open on a wide window and closed on a phone (it covered 77 % of
+    # a 390 px screen on first load).
     st.set_page_config(page_title=f"{title} · MoE Lab", page_icon="🎓",
-                       layout="centered", initial_sidebar_state="expanded")
-    st.html(_PAGE_CSS)
+                       layout="centered", initial_sidebar_state="auto")
+    st.html(f"<style>{_LAZY_CSS}{_A11Y_CSS}</style>")
+    st.html(_A11Y_JS, unsafe_allow_javascript=True)  # our own constant script, no learner text
 
 
 def render_lesson(number: int) -> None:
@@ -63,6 +152,8 @@ def render_lesson(number: int) -> None:
     ui.show_notices(notices, view)
     ui.render_sidebar(learner, view)
 
+    # First in the page's Tab order after the sidebar: a keyboard learner can go straight to the quiz.
+    st.markdown(f'<a class="moe-skip" href="#{QUIZ_ANCHOR}">Skip to the quiz</a>', unsafe_allow_html=True)
     st.caption(f"Lesson {number} of {NUM_LESSONS}")
     st.title(info.title)
     _render_part(info.module, "render_hero")

@@ -248,6 +248,7 @@ class _Keys:
         return f"quiz{self.number}_{attempt}_{q.id}"
 
 
+QUIZ_ANCHOR = "quiz"  # the quiz heading's id: lesson pages link to it ("Skip to the quiz")
 EMPTY_NOTICE = "Answer at least one question before submitting: nothing was graded or recorded."
 
 
@@ -255,7 +256,8 @@ def _quiz_panel(quiz: Quiz, keys: _Keys, on_result: Callable[[QuizResult], str |
                 rerun: list[str]) -> None:
     state = st.session_state
     attempt = state.setdefault(keys.attempt, 0)
-    st.header(quiz.title, anchor=False)  # h2: the page's sections are h2 too (heading order)
+    # h2, as the page's sections; the "quiz" anchor is the target of the lesson's "Skip to the quiz".
+    st.header(quiz.title, anchor=QUIZ_ANCHOR)
     st.caption(f"{len(quiz.questions)} questions · pass with {quiz.pass_fraction:.0%} or more · "
                "retry as often as you like; your best score is kept.")
     with st.form(f"quiz{keys.number}_form_{attempt}", border=True):

@@ -108,3 +108,14 @@ def test_lesson1_calculator_presets_and_sliders(open_page) -> None:
     assert metrics()["Total parameters"] == "181B"  # fewer experts: far less memory...
     assert metrics()["Forward FLOPs / token"] == "71.2 GFLOPs"  # ...and the same compute (71.4 before)
     assert not at.exception
+
+
+def test_home_lesson_cards_read_in_course_order(open_page) -> None:
+    # The page's element order is what a screen reader reads and what a phone stacks: 1..5, as
+    # on a wide screen (cards filled down two columns read 1, 3, 5, 2, 4).
+    at = open_page()
+    cards = [m.value for m in at.main.markdown if str(m.value).split("**Lesson ")[-1][:1].isdigit()]
+    numbers = [int(str(card).split("**Lesson ")[1].split(":")[0]) for card in cards]
+    assert numbers == [info.number for info in LESSONS]
+    links = [link.value for link in at.main.page_link if link.value.startswith("Open Lesson")]
+    assert links == [f"Open Lesson {info.number}" for info in LESSONS]  # each link says where it goes
