@@ -83,7 +83,7 @@ def _name_form(key: str, button: str) -> None:
 
 
 def _progress_box(learner: ui.Learner, view: ui.ProgressView) -> None:
-    st.subheader("Your progress")
+    st.header("Your progress", anchor=False)  # h2 under the h1 title (heading order)
     st.progress(view.completed / NUM_LESSONS)
     st.markdown(f"**{view.completed} / {NUM_LESSONS} completed**")
     if any(view.status(n).unsaved for n in range(1, NUM_LESSONS + 1)):
@@ -99,19 +99,24 @@ def _progress_box(learner: ui.Learner, view: ui.ProgressView) -> None:
 
 
 def _module_cards(learner: ui.Learner, view: ui.ProgressView) -> None:
-    st.subheader("The five modules")
+    st.header("The five modules", anchor=False)
     params = ui.link_params(learner)
-    columns = st.columns(2)
-    for i, info in enumerate(LESSONS):
-        state = ui.status_of(view, info.number)
-        status = view.status(info.number)
-        with columns[i % 2].container(border=True):
-            st.markdown(f"{info.icon} **Lesson {info.number}: {info.title}**")
-            st.caption(info.summary)
-            best = f" · best quiz score {status.best_score:.0%}" if status.best_score is not None else ""
-            st.markdown(f"{ui.STATUS_ICONS[state]} {STATUS_TEXT[state]}{best}")
-            st.page_link(info.page, label="Open lesson", icon=":material/arrow_forward:",
-                         query_params=params)
+    # One row of two cards at a time, so the page's order (what a screen reader reads, what a
+    # phone stacks) is 1, 2, 3, 4, 5 as on screen; two columns filled down read 1, 3, 5, 2, 4.
+    for row in range(0, len(LESSONS), 2):
+        columns = st.columns(2)
+        for column, info in zip(columns, LESSONS[row:row + 2], strict=False):
+            _module_card(column, info, ui.status_of(view, info.number), view.status(info.number), params)
+
+
+def _module_card(column, info, state: str, status, params: dict[str, str]) -> None:
+    with column.container(border=True, height="stretch"):
+        st.markdown(f"{info.icon} **Lesson {info.number}: {info.title}**")
+        st.caption(info.summary)
+        best = f" · best quiz score {status.best_score:.0%}" if status.best_score is not None else ""
+        st.markdown(f"{ui.STATUS_ICONS[state]} {STATUS_TEXT[state]}{best}")
+        st.page_link(info.page, label=f"Open Lesson {info.number}", icon=":material/arrow_forward:",
+                     query_params=params)
 
 
 def _reset_box(learner: ui.Learner) -> None:
