@@ -48,7 +48,8 @@ def main() -> None:
 
 
 def _learner_box(learner: ui.Learner) -> ui.Learner:
-    """Ask for a name once (a friendly default if left empty); then show who is learning."""
+    """Ask for a display name once (a friendly default if left empty); then show who is learning,
+    the resume link for another device, and a way to start over on a shared computer."""
     with st.container(border=True):
         if learner.signed_in:
             st.markdown(f"Signed in as **{md_escape(learner.display)}**. Your progress is "
@@ -59,27 +60,40 @@ def _learner_box(learner: ui.Learner) -> ui.Learner:
             st.button("Sign in to keep your progress private", on_click=st.login, key="home_login")
         if learner.chosen:
             st.markdown(f"Learning as **{md_escape(learner.display)}**.")
-            with st.expander("Switch learner"):
-                _name_form("home_switch", "Switch")
+            with st.expander("Change the name shown"):
+                _name_form("home_switch", "Change")
         else:
-            st.markdown("**What should we call you?** Your name keys your progress, so pick the "
-                        f"same one next time. Leave it empty to learn as “{DEFAULT_LEARNER}”.")
+            st.markdown("**What should we call you?** The name is only shown to you; this browser "
+                        f"remembers your progress. Leave it empty to be shown as “{DEFAULT_LEARNER}”.")
             _name_form("home_name", "Start learning")
-        st.caption("There is no sign-in here: anyone who knows a learner name can see and change "
-                   "that learner's progress. Choose a name that others won't guess, and don't "
-                   "type anything private.")
+        st.caption("Your progress is kept under a private id that this browser remembers, not "
+                   "under your name, so knowing your name opens nothing. Anyone who uses this "
+                   "browser, or has your resume link, can see and change your progress.")
+        with st.expander("Continue on another device"):
+            st.markdown("Open this link on the other device (copy it with the button on its "
+                        "right). Keep it to yourself: it opens your progress like a password.")
+            st.code(ui.resume_link(learner), language=None, wrap_lines=True)
+            st.button("Start over as a new learner in this browser", key="home_new_learner",
+                      icon=":material/person_add:", on_click=_new_learner,
+                      help="For a shared computer. Your progress so far stays saved: your resume "
+                           "link above still opens it, so copy it first.")
     return learner
+
+
+def _new_learner() -> None:
+    ui.start_new_learner()
+    st.session_state[_FLASH] = "This browser now keeps a new learner. Your resume link opens the old one."
 
 
 def _name_form(key: str, button: str) -> None:
     with st.form(key, border=False):
-        raw = st.text_input("Learner name", key=f"{key}_input", max_chars=200,
-                            placeholder=DEFAULT_LEARNER)
+        raw = st.text_input("Your name (only shown, never a key to your progress)", key=f"{key}_input",
+                            max_chars=200, placeholder=DEFAULT_LEARNER)
         if st.form_submit_button(button, type="primary"):
             notices: list[str] = []
             ui.choose_learner(raw, notices)
             st.session_state[_FLASH] = " ".join(notices) or None
-            st.rerun()  # redraw every part of the page for the new learner
+            st.rerun()  # redraw every part of the page for the new name
 
 
 def _progress_box(learner: ui.Learner, view: ui.ProgressView) -> None:
@@ -121,8 +135,8 @@ def _module_card(column, info, state: str, status, params: dict[str, str]) -> No
 
 def _reset_box(learner: ui.Learner) -> None:
     with st.expander("Reset my progress"):
-        st.markdown(f"This erases every quiz result and visit of **{md_escape(learner.display)}**."
-                    " It cannot be undone.")
+        st.markdown("This erases every quiz result, prediction and visit of "
+                    f"**{md_escape(learner.display)}**. It cannot be undone.")
         st.checkbox("Yes, I want to erase my progress", key="home_reset_confirm")
         st.button("Erase my progress", key="home_reset", icon=":material/delete:",
                   disabled=not st.session_state.get("home_reset_confirm"),

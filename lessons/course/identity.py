@@ -1,4 +1,12 @@
-"""Learner names: one canonical form for whatever arrives in `?learner=NAME`.
+"""Learner identity: private learner ids, and one canonical form for the name a learner types.
+
+Ids (contract 5 of shared/DESIGN.md): without sign-in a learner is `browser:<token>`, where the
+token is 128 random bits from `secrets` (22 URL-safe characters) kept in their browser and in
+their "resume on another device" link; a signed-in learner is `sso:<account id>`. Whoever knows a
+token is that learner, so a token is never derived from anything a person types or can guess.
+
+Names: the name a learner types is only a display name, and `?learner=NAME` links from before
+private ids are how old progress (stored under the name) is found once.
 
 A name typed into a URL can carry anything: stray spaces, a decomposed "é" that looks like the
 composed one, a tab, a right-to-left override that makes a name display backwards, or a thousand
@@ -12,11 +20,40 @@ verbatim; the display layer escapes when it draws and the store uses bound param
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 
-DEFAULT_LEARNER = "guest"  # who you are until you pick a name
+DEFAULT_LEARNER = "guest"  # the name shown until a learner picks one
 MAX_LEARNER_CHARS = 64  # code points after NFC; the store's column is VARCHAR(64)
+BROWSER_PREFIX = "browser:"  # learner ids kept in a browser
+SIGNED_IN_PREFIX = "sso:"  # learner ids of signed-in accounts
+TOKEN_BYTES = 16  # 128 bits: guessing one of a million learners' tokens takes ~2^108 tries
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")  # what secrets.token_urlsafe(16) returns
+
+
+def new_token() -> str:
+    """A fresh, unguessable learner token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def parse_token(raw: object) -> str | None:
+    """`raw` if it has the form of a token (from a cookie or a link), else None."""
+    return raw if isinstance(raw, str) and _TOKEN.fullmatch(raw) else None
+
+
+def browser_learner(token: str) -> str:
+    """The progress store's key for the learner whose browser holds `token`."""
+    if parse_token(token) is None:
+        raise ValueError("not a learner token")
+    return BROWSER_PREFIX + token
+
+
+def is_reserved(name: str) -> bool:
+    """Names that look like learner ids. Old `?learner=NAME` links never reach such a key, or a
+    crafted link would read or move someone's progress; nobody is shown such a name either."""
+    folded = name.casefold()
+    return folded.startswith(SIGNED_IN_PREFIX) or folded.startswith(BROWSER_PREFIX)
 
 # Format characters (category Cf) that only change how text is *shown*: bidirectional overrides
 # and isolates (which can make "alice" display as another name), the zero-width space, the BOM,

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from lessons.course import sidebar as ui
+from lessons.course import learner as ui
 from lessons.course.progress import ProgressUnavailable
 from lessons.course.render import md_escape
 
@@ -73,8 +73,7 @@ def reveal(lesson: int, key: str, outcome: str, explanation: str) -> None:
 
 
 def _learner_key() -> str:
-    learner = ui.current_learner()
-    return learner.key if learner is not None else ui.DEFAULT_KEY
+    return (ui.current_learner() or ui.resolve_learner([])).key
 
 
 def _prediction(lesson: int, key: str) -> str | None:

@@ -1,9 +1,8 @@
 """Page chrome shared by every page: who the learner is, their progress, the sidebar, links.
 
-Identity (contract 5 of shared/DESIGN.md): the signed-in user when `st.login` is configured
-(then `?learner=` is ignored), else `?learner=NAME` from the URL, else the name chosen earlier in
-this browser session, else the friendly default. Every page link carries `?learner=` so a reload
-or a bookmark keeps the learner.
+Identity (contract 5 of shared/DESIGN.md) is `lessons.course.learner`'s: the signed-in account,
+else a private id this browser remembers; the name a learner types is only shown. Its public names
+are re-exported here, so pages keep calling `ui.resolve_learner` and friends.
 
 Progress never blocks a lesson: any `ProgressUnavailable` becomes a short notice, quiz results
 of this session are kept in `st.session_state` (shown as completed, marked "not saved") and
@@ -14,13 +13,21 @@ uses `unsafe_allow_html` with it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lessons.course.identity import DEFAULT_LEARNER, normalize_learner_name
+from lessons.course.learner import (  # noqa: F401 - re-exported for the pages
+    Learner,
+    choose_learner,
+    current_learner,
+    get_store,
+    link_params,
+    resolve_learner,
+    resume_link,
+    start_new_learner,
+)
 from lessons.course.progress import ProgressStore, ProgressUnavailable
 from lessons.course.render import md_escape
 from lessons.course.text import (
@@ -32,19 +39,9 @@ from lessons.course.text import (
 
 _log = logging.getLogger(__name__)
 
-LEARNER_PARAM = "learner"
-_LEARNER = "shell_learner"  # name chosen in this session (survives a page change without URL)
 _RESULTS = "shell_results"  # {(learner key, lesson): (best score, passed)} of this session
 _PENDING = "shell_pending"  # {(learner key, lesson): best score} not yet saved
 _VISITED = "shell_last_page"  # page last marked visited, so reruns don't rewrite it
-
-
-@dataclass(frozen=True)
-class Learner:
-    key: str  # the progress store's learner id (canonical)
-    display: str  # what the page shows, always through md_escape
-    signed_in: bool = False
-    chosen: bool = False  # False while the learner is the default "guest" nobody picked
 
 
 @dataclass
@@ -88,118 +85,7 @@ class ProgressView:
         return next((n for n in order if not self.status(n).passed), start or 1)
 
 
-# --- identity --------------------------------------------------------------------------------
-
-
-def _signed_in_learner() -> Learner | None:
-    user = st.user
-    if user.get("is_logged_in") is not True:
-        return None
-    stable = str(user.get("sub") or user.get("email") or "")
-    if not stable:
-        return None
-    key = _SIGNED_IN_PREFIX + stable
-    canonical = normalize_learner_name(key)
-    if canonical.was_cut or canonical.name != key:
-        key = _SIGNED_IN_PREFIX + hashlib.sha256(stable.encode()).hexdigest()[:40]  # stable, fits 64 chars
-    display = str(user.get("name") or user.get("email") or "signed-in learner")
-    return Learner(key, display, signed_in=True, chosen=True)
-
-
-DEFAULT_KEY = DEFAULT_LEARNER  # the store's key for nobody in particular
-_CURRENT = "shell_current_learner"  # the Learner this run resolved (predict.py reads it)
-
-
-def current_learner() -> Learner | None:
-    """The learner `resolve_learner` found on this run (None before it ran)."""
-    return st.session_state.get(_CURRENT)
-
-
-def resolve_learner(notices: list[str]) -> Learner:
-    """Who is learning on this run; appends short notices for anything odd in the URL."""
-    learner = _resolve(notices)
-    st.session_state[_CURRENT] = learner
-    return learner
-
-
-def _resolve(notices: list[str]) -> Learner:
-    signed_in = _signed_in_learner()
-    if signed_in is not None:
-        if LEARNER_PARAM in st.query_params:
-            del st.query_params[LEARNER_PARAM]
-            notices.append("You are signed in, so the learner name in the link was ignored.")
-        return signed_in
-    raw = st.query_params.get(LEARNER_PARAM)
-    if raw is not None and _is_reserved(normalize_learner_name(raw).name):
-        del st.query_params[LEARNER_PARAM]
-        notices.append(_RESERVED_NOTICE)
-        raw = None
-    if raw is not None:
-        cleaned = normalize_learner_name(raw)
-        if cleaned.was_empty:
-            notices.append("The learner name in the link was empty, so it was ignored.")
-        else:
-            if cleaned.was_cut:
-                notices.append("The learner name in the link was cut to its first 64 characters.")
-            if cleaned.name != raw:
-                st.query_params[LEARNER_PARAM] = cleaned.name  # the URL shows the canonical name
-            st.session_state[_LEARNER] = cleaned.name
-            return Learner(cleaned.name, cleaned.name, chosen=True)
-    name = st.session_state.get(_LEARNER)
-    if name:
-        st.query_params[LEARNER_PARAM] = name  # restore it so a reload keeps the learner
-        return Learner(name, name, chosen=True)
-    if raw is not None:
-        del st.query_params[LEARNER_PARAM]
-    return Learner(DEFAULT_LEARNER, DEFAULT_LEARNER)
-
-
-_SIGNED_IN_PREFIX = "sso:"
-_RESERVED_NOTICE = (
-    "Names starting with “sso:” belong to signed-in accounts, so that name was not used; "
-    "pick another."
-)
-
-
-def _is_reserved(name: str) -> bool:
-    """Signed-in learners are stored as "sso:<id>"; without sign-in nobody may take such a name,
-    or a crafted link would read and change a signed-in learner's progress."""
-    return name.casefold().startswith(_SIGNED_IN_PREFIX)
-
-
-def choose_learner(raw: str, notices: list[str]) -> str:
-    """Adopt the name typed on the home page; returns the canonical name now in the URL."""
-    cleaned = normalize_learner_name(raw)
-    if _is_reserved(cleaned.name):
-        notices.append(_RESERVED_NOTICE)
-        cleaned = normalize_learner_name(None)
-    if cleaned.was_cut:
-        notices.append("Your name was cut to its first 64 characters.")
-    if cleaned.was_empty:
-        notices.append(f"No name was given, so you are learning as “{DEFAULT_LEARNER}”.")
-    st.session_state[_LEARNER] = cleaned.name
-    st.query_params[LEARNER_PARAM] = cleaned.name
-    return cleaned.name
-
-
-def link_params(learner: Learner) -> dict[str, str] | None:
-    """Query parameters a page link carries (only a chosen, not signed-in learner)."""
-    return {LEARNER_PARAM: learner.key} if learner.chosen and not learner.signed_in else None
-
-
 # --- progress --------------------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner=False)
-def _open_store(url: str | None) -> ProgressStore:
-    return ProgressStore(url)  # shared by all sessions; the store itself is thread-safe
-
-
-def get_store() -> ProgressStore:
-    """The store for the configured URL (opened once per URL); raises ProgressUnavailable."""
-    from lessons.course.progress import default_url
-
-    return _open_store(default_url())
 
 
 def _session_dict(key: str) -> dict:

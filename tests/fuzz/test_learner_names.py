@@ -1,10 +1,12 @@
-"""Learner names from the URL: markup, SQL, control characters, 10 kB, any Unicode.
+"""Learner names from the URL (old `?learner=NAME` links): markup, SQL, control characters, 10 kB,
+any Unicode.
 
-Every page must render, never hand the name to Markdown with HTML allowed, and cut a long name to
-64 characters with a notice. Hostile names are then *stored* (a quiz passed through AppTest) and
-read back with sqlite3: the stored key is the expected canonical name, written out by hand here,
-and the same URL finds the same progress again. (Script execution in a real browser is checked in
-test_xss_browser.py.)
+Every page must render, never hand the name to Markdown with HTML allowed, take the name out of
+the address, and cut a long name to 64 characters with a notice. Hostile names are then *stored*
+(a quiz passed through AppTest) and read back with sqlite3: the name is kept verbatim as the
+learner's display name (the expected canonical form written out by hand here), the progress under
+the browser's private id, and the same URL in another session opens nothing. (Script execution in
+a real browser is checked in test_xss_browser.py.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from lessons.course.render import md_escape
 from tests.deploy._apptest import open_app, shown, take_quiz
 
 CUT_NOTICE = "cut to its first 64 characters"
@@ -49,13 +52,14 @@ def _markdown_with_html(at) -> list[str]:
 def test_any_name_renders_safely(name: str) -> None:
     at = open_app(None, {"learner": name})
     assert not at.exception, [e.value for e in at.exception]
-    learner = at.query_params.get("learner")
-    if learner is not None:  # the URL now carries the cleaned name: short, printable, composed
-        assert 0 < len(learner) <= 64
-        assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in learner)
-        assert unicodedata.is_normalized("NFC", learner)
-        if len(learner) >= 4:  # never drawn by Markdown that lets HTML through
-            assert not [m for m in _markdown_with_html(at) if learner in m]
+    assert "learner" not in at.query_params  # read once; the address never keeps a name
+    learner = at.session_state["learner_current"].display  # short, printable, composed
+    assert 0 < len(learner) <= 64
+    assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in learner)
+    assert unicodedata.is_normalized("NFC", learner)
+    assert f"Learning as **{md_escape(learner)}**" in shown(at)
+    if len(learner) >= 4:  # never drawn by Markdown that lets HTML through
+        assert not [m for m in _markdown_with_html(at) if learner in m]
     if sum(c.isalnum() for c in name) > 64:  # letters survive cleaning: this must be cut
         assert CUT_NOTICE in shown(at)
 
@@ -72,7 +76,8 @@ EXPECTED_KEYS = [  # raw URL value -> the learner the progress is stored under
 
 
 @pytest.mark.parametrize(("raw", "key"), EXPECTED_KEYS, ids=range(len(EXPECTED_KEYS)))
-def test_hostile_names_are_stored_verbatim_and_found_again(raw: str, key: str, module_db: Path) -> None:
+def test_hostile_names_are_kept_verbatim_as_display_names_and_open_nothing(
+        raw: str, key: str, module_db: Path) -> None:
     at = open_app(None, {"learner": raw})
     assert (CUT_NOTICE in shown(at)) == (len(raw) > 64)  # said once, where the name arrives
     at.switch_page("pages/1_What_is_MoE.py").run()
@@ -80,11 +85,15 @@ def test_hostile_names_are_stored_verbatim_and_found_again(raw: str, key: str, m
     assert not at.exception, [e.value for e in at.exception]
     assert "Lesson passed" in shown(at)
     assert not [w.value for w in at.warning if "saved" in str(w.value)]
+    learner = at.session_state["learner_current"].key
     with sqlite3.connect(module_db) as conn:
         stored = [row[0] for row in conn.execute("select learner from quiz_results where lesson = 1")]
+        names = dict(conn.execute("select id, display_name from learners").fetchall())
         tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
-    assert key in stored
-    assert {"quiz_results", "lesson_visits"} <= tables  # nobody's SQL ran
-    # The same raw URL reaches the same learner again.
+    assert learner in stored and key not in stored  # progress is keyed by the private id ...
+    assert names[learner] == key  # ... and the name is kept verbatim, only to be shown
+    assert {"quiz_results", "lesson_visits", "predictions", "learners"} <= tables  # nobody's SQL ran
+    # The same raw URL in another browser is another learner: the name alone opens nothing.
     again = open_app(None, {"learner": raw})
-    assert "1 / 5 completed" in shown(again)
+    assert "0 / 5 completed" in shown(again)
+    assert again.session_state["learner_current"].key != learner

@@ -3,8 +3,10 @@
 `st.user` is stubbed through AppTest (`at.user`): Alice is signed in; Bob has progress both as a
 signed-in account and under a plain URL name. Alice tries every way of naming Bob in the URL —
 his plain name, his account's storage key, padded and re-cased variants — then takes a quiz and
-erases her progress. A visitor who is not signed in tries the same. Bob's records are read back
-with sqlite3 and must not change.
+erases her progress. A visitor who is not signed in tries the same, and also every way of naming
+Carol, a learner without an account whose browser remembers her: her display name, her private
+id, a resume link one character off. Bob's and Carol's records are read back with sqlite3 and
+must not change.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ CRAFTED = ["bob", BOB_ACCOUNT, f" {BOB_ACCOUNT} ", BOB_ACCOUNT.upper(), "sso:ali
 def seeded(module_db: Path) -> Path:
     """Bob's account has passed lessons 2 and 3; the URL learner "bob" lesson 4; Alice lesson 1."""
     with sqlite3.connect(module_db) as conn:  # start from nothing: tests here change records
-        for table in ("quiz_results", "lesson_visits"):
+        for table in ("quiz_results", "lesson_visits", "predictions", "learners"):
             if conn.execute("select 1 from sqlite_master where name = ?", (table,)).fetchone():
                 conn.execute(f"delete from {table}")
     store = ProgressStore(f"sqlite:///{module_db}")
@@ -87,3 +89,37 @@ def test_signed_out_visitor_cannot_open_an_account_by_url(seeded: Path, crafted:
     at.switch_page("pages/4_Load_Balancing.py").run()
     take_quiz(at, 4)
     assert records(seeded, crafted) == account_before, f"a signed-out visitor changed {crafted}'s progress"
+
+
+@pytest.fixture
+def carol(seeded: Path) -> str:
+    """A learner without an account: her browser keeps her id; she passed lesson 2 as "Carol"."""
+    at = open_app(None, {"learner": "Carol"}, user=SIGNED_OUT)
+    key = at.session_state["learner_current"].key
+    take_quiz(at.switch_page("pages/2_The_Router.py").run(), 2)
+    assert records(seeded, key)[0][:1] == (2,)
+    return key
+
+
+def _one_off(token: str) -> str:
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize("how", ["name", "name-variant", "id", "id-as-name", "resume-one-off"])
+@pytest.mark.parametrize("user", [SIGNED_OUT, None], ids=["login-configured", "no-login"])
+def test_nobody_reaches_a_remembered_learner_by_url(seeded: Path, carol: str, how: str,
+                                                     user: dict | None) -> None:
+    token = carol.removeprefix("browser:")
+    query = {"name": {"learner": "Carol"}, "name-variant": {"learner": " carol\u200b "},
+             "id": {"learner": carol}, "id-as-name": {"learner": token},
+             "resume-one-off": {"resume": _one_off(token)}}[how]
+    before = records(seeded, carol)
+    at = open_app(None, query, user=user)
+    assert not at.exception
+    assert "0 / 5 completed" in shown(at), f"{how} opened Carol's progress"
+    assert at.session_state["learner_current"].key != carol
+    take_quiz(at.switch_page("pages/4_Load_Balancing.py").run(), 4)
+    at.switch_page("app.py").run()
+    at.checkbox(key="home_reset_confirm").check().run()
+    at.button(key="home_reset").click().run()
+    assert records(seeded, carol) == before, f"{how} changed Carol's progress"

@@ -1,10 +1,20 @@
-"""Learner names: what `normalize_learner_name` keeps, drops and cuts (expected values written out)."""
+"""Learner names: what `normalize_learner_name` keeps, drops and cuts (expected values written out);
+private learner tokens: random, of one form, and nothing else passes for one."""
 
 import unicodedata
 
 import pytest
 
-from lessons.course.identity import DEFAULT_LEARNER, MAX_LEARNER_CHARS, LearnerName, normalize_learner_name
+from lessons.course.identity import (
+    DEFAULT_LEARNER,
+    MAX_LEARNER_CHARS,
+    LearnerName,
+    browser_learner,
+    is_reserved,
+    new_token,
+    normalize_learner_name,
+    parse_token,
+)
 
 ZWJ_CODER = "\U0001f469\u200d\U0001f4bb"  # 👩‍💻: woman, zero-width joiner, laptop
 SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"  # tag characters
@@ -98,3 +108,31 @@ def test_idempotent(raw: str) -> None:
 def test_rejects_non_strings() -> None:
     with pytest.raises(TypeError):
         normalize_learner_name(42)  # type: ignore[arg-type]
+
+
+# --- private learner ids ------------------------------------------------------------------------
+
+
+def test_tokens_are_fresh_random_and_of_one_form() -> None:
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000  # 128 random bits each: a repeat would mean no randomness
+    assert all(parse_token(t) == t and len(t) == 22 for t in tokens)
+    assert browser_learner(next(iter(tokens))).startswith("browser:")
+    # Every character position varies: nothing is a counter, a time stamp or derived from a name.
+    assert all(len({t[i] for t in tokens}) > 20 for i in range(21))
+
+
+@pytest.mark.parametrize("raw", [None, 7, "", "short", "a" * 21, "a" * 23, "a" * 21 + "=",
+                                 "a" * 21 + "\u00e9", "../../../etc/passwd", " " + "a" * 22])
+def test_anything_else_is_not_a_token(raw: object) -> None:
+    assert parse_token(raw) is None
+    with pytest.raises(ValueError):
+        browser_learner(raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "reserved"), [
+    ("sso:alice", True), ("SSO:Alice", True), ("browser:abc", True), ("Browser:x", True),
+    ("ssoalice", False), ("my browser: firefox", False), ("ada", False),
+])
+def test_names_that_look_like_ids_are_reserved(name: str, reserved: bool) -> None:
+    assert is_reserved(name) is reserved

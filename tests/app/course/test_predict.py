@@ -1,6 +1,6 @@
 """Predict, then try: the widget, what is stored, kept across sessions, and the session fallback.
 
-A tiny script (AppTest.from_function) draws one prediction and its reveal the way a lesson does,
+A tiny script (`SCRIPT`) draws one prediction and its reveal the way a lesson does,
 after `resolve_learner` as every page does. The database is a real SQLite file (conftest's
 `db_path`); the broken one is a file of garbage, as in test_resilience_and_login.py.
 """
@@ -8,34 +8,49 @@ after `resolve_learner` as every page does. The database is a real SQLite file (
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lessons.course.progress import ProgressStore
+from tests import apptest_pages
 from tests.app.conftest import texts
 from tests.app.course.test_resilience_and_login import GARBAGE
 
 OPTIONS = ["It stays balanced", "One expert takes most tokens"]
 
 
-def _script() -> None:
-    import streamlit as st
+SCRIPT = """
+import streamlit as st
 
-    from lessons.course import sidebar as ui
-    from lessons.course.predict import predict, reveal
+from lessons.course import sidebar as ui
+from lessons.course.predict import predict, reveal
 
-    ui.resolve_learner([])
-    guess = predict(4, "collapse", "Without balancing, what will the load do?",
-                    ["It stays balanced", "One expert takes most tokens"])
-    st.text(f"returned: {guess}")
-    reveal(4, "collapse", "One expert takes most tokens", "The rich get richer.")
+ui.resolve_learner([])
+guess = predict(4, "collapse", "Without balancing, what will the load do?",
+                ["It stays balanced", "One expert takes most tokens"])
+st.text(f"returned: {guess}")
+reveal(4, "collapse", "One expert takes most tokens", "The rich get richer.")
+"""
 
 
-def _app(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_function(_script, default_timeout=30)
-    at.query_params.update(query or {})
-    return at.run()
+@pytest.fixture
+def _app(tmp_path: Path, db_path: Path) -> Callable[..., AppTest]:
+    """Opens the script in a new session (a new browser tab), with an optional query string."""
+    # A file with a plain name: once app.py (which has a pages/ folder) has run in this process,
+    # Streamlit names every script's page after its file, and from_function's hashed name has none.
+    script = tmp_path / "predict_demo.py"
+    script.write_text(SCRIPT)
+    apptest_pages._registered.clear()  # this script is not app.py: it has no pages to fall back to
+
+    def open_script(query: dict[str, str] | None = None) -> AppTest:
+        at = AppTest.from_file(str(script), default_timeout=30)
+        at.query_params.update(query or {})
+        return at.run()
+
+    return open_script
 
 
 def _returned(at: AppTest) -> str:
@@ -53,7 +68,7 @@ def _rows(db: Path) -> list[tuple]:
         return conn.execute("select lesson, key, answer from predictions").fetchall()
 
 
-def test_no_prediction_yet_shows_the_question_and_no_reveal(db_path: Path) -> None:
+def test_no_prediction_yet_shows_the_question_and_no_reveal(_app, db_path: Path) -> None:
     at = _app()
     assert not at.exception
     assert at.radio(key="predict_4_collapse_choice").options == OPTIONS
@@ -62,7 +77,7 @@ def test_no_prediction_yet_shows_the_question_and_no_reveal(db_path: Path) -> No
     assert "The rich get richer." not in texts(at)  # no reveal without a prediction
 
 
-def test_locking_in_stores_it_and_the_reveal_says_whether_it_held(db_path: Path) -> None:
+def test_locking_in_stores_it_and_the_reveal_says_whether_it_held(_app, db_path: Path) -> None:
     at = _lock_in(_app(), OPTIONS[0])
     assert not at.exception
     assert _returned(at) == f"returned: {OPTIONS[0]}"
@@ -73,37 +88,44 @@ def test_locking_in_stores_it_and_the_reveal_says_whether_it_held(db_path: Path)
     assert [(lesson, key, answer) for lesson, key, answer in _rows(db_path)] == [(4, "collapse", OPTIONS[0])]
 
 
-def test_a_prediction_that_held_is_said_to_hold(db_path: Path) -> None:
+def test_a_prediction_that_held_is_said_to_hold(_app, db_path: Path) -> None:
     at = _lock_in(_app(), OPTIONS[1])
     assert [s.value for s in at.success] == [f"Your prediction held: **{OPTIONS[1]}**"]
 
 
-def test_locking_in_nothing_asks_for_a_choice(db_path: Path) -> None:
+def test_locking_in_nothing_asks_for_a_choice(_app, db_path: Path) -> None:
     at = _lock_in(_app(), None)
     assert not at.exception
     assert "Pick one of the answers first" in texts(at)
     assert _returned(at) == "returned: None" and _rows(db_path) == []
 
 
-def test_a_new_session_of_the_same_learner_sees_the_prediction(db_path: Path) -> None:
-    _lock_in(_app({"learner": "pia"}), OPTIONS[1])
-    again = _app({"learner": "pia"})  # a reload: a new session, nothing in session_state
+def _token(at: AppTest) -> str:
+    return at.session_state["learner_current"].token
+
+
+def test_a_new_session_of_the_same_learner_sees_the_prediction(_app, db_path: Path) -> None:
+    first = _lock_in(_app({"learner": "pia"}), OPTIONS[1])
+    # A reload: a new session with nothing in session_state, the same learner (AppTest sends no
+    # cookies, so the learner's resume link stands in for the browser's memory).
+    again = _app({"resume": _token(first)})
     assert _returned(again) == f"returned: {OPTIONS[1]}"
     assert not again.radio
-    other = _app({"learner": "someone else"})
+    other = _app({"learner": "pia"})  # the same display name in another browser: nothing
     assert _returned(other) == "returned: None"
 
 
-def test_first_prediction_stored_wins(db_path: Path) -> None:
+def test_first_prediction_stored_wins(_app, db_path: Path) -> None:
     # Two tabs of one learner: the second locks in after the first (it may have seen the outcome).
-    first, second = _app({"learner": "pia"}), _app({"learner": "pia"})
+    first = _app()
+    second = _app({"resume": _token(first)})
     _lock_in(first, OPTIONS[0])
     second = _lock_in(second, OPTIONS[1])
     assert _returned(second) == f"returned: {OPTIONS[0]}"
     assert [r[2] for r in _rows(db_path)] == [OPTIONS[0]]
 
 
-def test_broken_store_keeps_the_prediction_in_the_session_and_saves_it_later(db_path: Path) -> None:
+def test_broken_store_keeps_the_prediction_in_the_session_and_saves_it_later(_app, db_path: Path) -> None:
     db_path.write_bytes(GARBAGE)
     at = _app({"learner": "pia"})
     at = _lock_in(at, OPTIONS[1])
@@ -113,5 +135,5 @@ def test_broken_store_keeps_the_prediction_in_the_session_and_saves_it_later(db_
     assert db_path.read_bytes() == GARBAGE  # left untouched
     db_path.unlink()  # the operator fixes the database
     at.run()
-    key = at.session_state["shell_current_learner"].key
+    key = at.session_state["learner_current"].key
     assert ProgressStore(f"sqlite:///{db_path}").predictions(key, 4) == {"collapse": OPTIONS[1]}

@@ -6,6 +6,7 @@ AppTest's own `st.user` stub (`AppTest.user`), the documented way to test `st.lo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from lessons.course.progress import ProgressStore
@@ -39,7 +40,8 @@ def test_unsaved_result_is_saved_once_the_database_is_back(db_path: Path) -> Non
     db_path.unlink()  # the operator fixes the file; the next page run retries the save
     at.switch_page("app.py").run()
     assert not at.warning, [w.value for w in at.warning]
-    record = ProgressStore(f"sqlite:///{db_path}").progress("noor")[1]
+    key = at.session_state["learner_current"].key  # noor's private id, not the name
+    record = ProgressStore(f"sqlite:///{db_path}").progress(key)[1]
     assert record.passed and record.best_score == 1.0
 
 
@@ -58,13 +60,24 @@ def test_signed_in_user_is_the_learner_and_the_url_cannot_override(db_path: Path
     at = new_app({"learner": "mallory"}, user=SIGNED_IN).run()
     assert not at.exception
     assert "learner" not in at.query_params
-    assert "the learner name in the link was ignored" in texts(at)
+    assert "the learner in the link was ignored" in texts(at)
     assert "Signed in as **Ann \\*A\\***" in texts(at)  # the display name, escaped
     at.switch_page(LESSONS[0].page).run()
     fill_quiz(at, 1, correct=True)
     store = ProgressStore(f"sqlite:///{db_path}")
     assert store.progress("sso:oidc|1234")[1].passed
     assert store.progress("mallory") == {}
+    assert not [k for k in _keys(db_path) if k.startswith("browser:")]  # no private id was made
+
+
+def test_signed_in_user_ignores_a_resume_link(db_path: Path, open_page) -> None:
+    visitor = open_page(LESSONS[0].page)
+    fill_quiz(visitor, 1, correct=True)
+    token = visitor.session_state["learner_current"].key.removeprefix("browser:")
+    at = new_app({"resume": token}, user=SIGNED_IN).run()
+    assert "resume" not in at.query_params
+    assert "the learner in the link was ignored" in texts(at)
+    assert "0 / 5 completed" in sidebar_text(at)  # Ann's account, not the visitor's progress
     # Page links carry no learner for a signed-in user.
     assert all(not link.proto.query_string for link in at.sidebar.page_link)
 
@@ -79,3 +92,9 @@ def test_login_configured_but_signed_out_offers_sign_in(db_path: Path) -> None:
 def test_without_login_configured_there_is_no_sign_in_button(db_path: Path) -> None:
     at = new_app({"learner": "zed"}).run()  # AppTest's default user has no is_logged_in key
     assert "home_login" not in [b.key for b in at.button]
+
+
+def _keys(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        return {row[0] for row in conn.execute("select learner from quiz_results union "
+                                                "select learner from lesson_visits")}
