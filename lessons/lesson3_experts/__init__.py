@@ -1,14 +1,19 @@
 """Lesson 3 body: experts and sparse compute, drawn from the real `moe_core.dispatch` output.
 
 A live batch (the first T tokens of Lesson 2's example sentences, routed top-k by the trained
-router demo) feeds five panels in the section order of `lessons/content/README.md`:
+router demo) feeds the hero (`render_hero`: the whole dispatch in one picture, and the T slider,
+above the goals) and five panels in the section order of `lessons/content/README.md`:
 
     dispatch_sort       slots in token order -> sorted into expert segments (counts, offsets)
     block_alignment     segments padded to BLOCK_M rows, one expert id per M-block
-    grouped_gemm_tiles  the kernel's launch grid, tiles coloured by their M-block's expert
+    grouped_gemm_tiles  the kernel's launch grid, and the GEMM of one chosen tile drawn as a diagram
     capacity_slider     capacity factor -> dropped slots, drop rate, load vs capacity
     live_benchmark      loop vs sorted torch vs Triton (lessons.lesson3_experts.bench), FLOPs, GPU results
-    kernel_source       the Triton kernel's source beside its tiles, the segment lookup explained
+    kernel_source       the Triton kernel's source beside its tiles (an optional deep dive, collapsed)
+
+Before the block size, the capacity factor and the benchmark the learner predicts what will happen
+(`lessons.course.predict`); the reveal is computed from the live result (`predictions.py`).
+Every chart goes through `lessons.course.charts.show_chart` with a summary of what it shows now.
 
 Each panel is a keyed `st.fragment`; a widget's callback reruns exactly the panels that use its
 value (`st.rerun([...])`). Values live in the URL as `experts_*` via `lessons.course.url_state`.
@@ -27,17 +32,26 @@ import streamlit as st
 import torch
 
 import moe_core.kernels
+from lessons.course.charts import show_chart
 from lessons.course.models import get_model
-from lessons.course.render import render_sections
+from lessons.course.predict import predict, reveal
+from lessons.course.render import render_blocks
+from lessons.course.text import lesson_dir, load_sections, read_text
 from lessons.course.url_state import forget_notice_and_rerun, seed_numbers, show_stored_notices, write_url
 from lessons.lesson3_experts import figures as charts
+from lessons.lesson3_experts import predictions as pr
 from lessons.lesson3_experts.bench import BENCH_CHOICES, bench_panel
-from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, sort_by_expert
+from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, expert_capacity, sort_by_expert
 from moe_core.router import softmax_topk
 from moe_core.text_data import EXAMPLES
 
 DISPATCH, BLOCKS, TILES, CAPACITY = "experts_dispatch", "experts_blocks", "experts_tiles", "experts_capacity"
-KERNEL = "experts_kernel"
+HERO, KERNEL = "experts_hero", "experts_kernel"
+BATCH_PANELS = [HERO, DISPATCH, BLOCKS, TILES, CAPACITY, KERNEL]  # everything drawn from the live batch
+# The tile diagram's inner dimension: the demo model's width D = 32, walked BLOCK_K = 16 at a time (the
+# smallest tile tl.dot takes; TileConfig's default 32 would make the inner loop a single step).
+BLOCK_K, INNER = 16, 32
+DEEP_DIVES = {"reading_kernel": "Optional deep dive: the Triton kernel's source, line by line"}
 BLOCK_SIZES = (4, 8, 16, 32, 64)
 WIDTHS, BLOCK_NS = (32, 64, 128, 256), (16, 32, 64)
 GROUP_M = 8  # TileConfig's default: M-blocks per L2-friendly group of programs
@@ -47,8 +61,9 @@ NUMBERS = {  # key -> (default, lo, hi, integer); choices are clamped to the nea
     "experts_block": (16, 4, 64, True),
     "experts_width": (128, 32, 256, True),
     "experts_block_n": (32, 16, 64, True),
-    "experts_capacity": (1.0, 0.25, 3.0, False),
+    "experts_capacity": (2.0, 0.25, 3.0, False),  # start high: the prediction asks about lowering it
     "experts_tile": (0, 0, 999, True),
+    "experts_program": (0, 0, 9999, True),
     "experts_bench_tokens": (64, 16, 1024, True),
     "experts_bench_experts": (8, 8, 64, True),
     "experts_bench_k": (2, 1, 4, True),
@@ -57,11 +72,38 @@ CHOICES = {"experts_block": BLOCK_SIZES, "experts_width": WIDTHS, "experts_block
            **BENCH_CHOICES}  # fmt: skip
 
 
+def render_hero() -> None:
+    """The live model first (above the goals): the whole dispatch of the live batch, one slider."""
+    _init_state()
+    hero_panel()
+
+
 def render_body() -> None:
     _init_state()
-    render_sections(3, {"dispatch_sort": dispatch_panel, "block_alignment": blocks_panel,
-                        "grouped_gemm": tiles_panel, "capacity_dropping": capacity_panel,
-                        "benchmark": bench_panel, "reading_kernel": kernel_panel})  # fmt: skip
+    widgets = {
+        "dispatch_sort": dispatch_panel,
+        "block_alignment": blocks_panel,
+        "grouped_gemm": tiles_panel,
+        "capacity_dropping": capacity_panel,
+        "benchmark": bench_panel,
+        "reading_kernel": kernel_panel,
+    }
+    sections = load_sections(3)
+    if not sections:
+        st.info("The text of this lesson is being written.")
+    for section in sections:
+        widget = widgets.pop(section.slug, None)
+        if section.slug in DEEP_DIVES:  # optional reading: collapsed, and says so
+            with st.expander(DEEP_DIVES[section.slug], icon=":material/code:"):
+                render_blocks(section.blocks)
+                if widget is not None:
+                    widget()
+            continue
+        render_blocks(section.blocks)
+        if widget is not None:
+            widget()
+    for widget in widgets.values():  # a section not written yet: its widget still shows
+        widget()
 
 
 def _init_state() -> None:
@@ -108,6 +150,10 @@ def _dispatch() -> tuple[Dispatch, torch.Tensor, list[str]]:
     return align_block_size(ids, _num_experts(), int(st.session_state["experts_block"])), ids, labels
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _num_experts() -> int:
     return get_model().config.num_experts
 
@@ -115,15 +161,32 @@ def _num_experts() -> int:
 # --- panels ------------------------------------------------------------------------------------
 
 
+@st.fragment(key=HERO)
+def hero_panel() -> None:
+    intro = read_text(lesson_dir(3) / "hero.md")
+    if intro:
+        st.markdown(intro)
+    st.slider("tokens in the batch T", 4, 96, step=4, key="experts_tokens",
+              on_change=_changed, args=("experts_tokens", BATCH_PANELS))  # fmt: skip
+    _notices("experts_tokens")
+    d, ids, labels = _dispatch()
+    n, n_pad, num_blocks = d.num_slots, d.num_padded_rows, d.block_expert_ids.numel()
+    fig = charts.dispatch_overview(ids.flatten().tolist(), d.sorted_slot_ids.tolist(),
+                                   d.block_expert_ids.tolist(), d.block_size, labels,
+                                   _num_experts())  # fmt: skip
+    summary = (f"{n} slots of {ids.shape[0]} tokens (k = {ids.shape[1]}) become {n_pad} kernel rows: "
+               f"{num_blocks} M-blocks of {d.block_size} rows, {n_pad - n} of them padding "
+               f"({(n_pad - n) / max(n_pad, 1):.0%}).")  # fmt: skip
+    show_chart(fig, key="experts_hero_chart", summary=summary)
+    write_url(experts_tokens=st.session_state["experts_tokens"])
+
+
 @st.fragment(key=DISPATCH)
 def dispatch_panel() -> None:
     with st.container(border=True):
-        deps = [DISPATCH, BLOCKS, TILES, CAPACITY, KERNEL]
-        c1, c2 = st.columns(2)
-        c1.slider("tokens in the batch T", 4, 96, step=4, key="experts_tokens",
-                  on_change=_changed, args=("experts_tokens", deps))  # fmt: skip
-        c2.slider("experts per token k", 1, 4, key="experts_k", on_change=_changed, args=("experts_k", deps))
-        _notices("experts_tokens", "experts_k")
+        st.slider("experts per token k", 1, 4, key="experts_k", on_change=_changed,
+                  args=("experts_k", BATCH_PANELS))  # fmt: skip
+        _notices("experts_k")
         words, ids, labels = _batch()
         num_experts = _num_experts()
         sorted_slots, counts = sort_by_expert(ids, num_experts)
@@ -132,32 +195,37 @@ def dispatch_panel() -> None:
             sorted_slots.tolist(),
             labels,
             num_experts,
-            title=f"{ids.numel()} slots of {len(words)} tokens, sorted by expert",
+            title=f"{ids.numel()} slots of {len(words)} tokens, sorted by expert (T is set at the top)",
         )
-        st.plotly_chart(fig, key="experts_dispatch_chart")
+        n_e = counts.tolist()
+        busiest = max(range(num_experts), key=n_e.__getitem__)
+        summary = (f"Expert segments after the sort: {', '.join(f'E{e} {c}' for e, c in enumerate(n_e))}; "
+                   f"E{busiest} is the busiest, {_plural(n_e.count(0), 'expert')} empty.")  # fmt: skip
+        show_chart(fig, key="experts_dispatch_chart", summary=summary)
         offsets = np.concatenate([[0], np.cumsum(counts.numpy())])
-        table = pd.DataFrame({"slots n_e": [str(c) for c in counts.tolist()],
+        table = pd.DataFrame({"slots n_e": [str(c) for c in n_e],
                               "offset o_e": [str(o) for o in offsets[:-1]],
                               "rows": [f"{a}–{b - 1}" if b > a else "(empty)"
                                        for a, b in itertools.pairwise(offsets)]},
                              index=[f"E{e}" for e in range(num_experts)])  # fmt: skip
         st.dataframe(table.T)
         st.caption("After one sort, every expert's rows are contiguous.")
-        write_url(experts_tokens=st.session_state["experts_tokens"], experts_k=st.session_state["experts_k"])
+        write_url(experts_k=st.session_state["experts_k"])
 
 
 @st.fragment(key=BLOCKS)
 def blocks_panel() -> None:
     with st.container(border=True):
+        _predict("padding_block")
         block = st.select_slider(
             "block size BLOCK_M (rows per M-block)",
             BLOCK_SIZES,
             key="experts_block",
             on_change=_changed,
-            args=("experts_block", [BLOCKS, TILES, KERNEL]),
+            args=("experts_block", [HERO, BLOCKS, TILES, KERNEL]),
         )
         _notices("experts_block")
-        d, _, labels = _dispatch()
+        d, ids, labels = _dispatch()
         n, n_pad = d.num_slots, d.num_padded_rows
         title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows, each labelled with its expert"
         fig = charts.block_grid(
@@ -169,18 +237,25 @@ def blocks_panel() -> None:
             _num_experts(),
             title=title,
         )
-        st.plotly_chart(fig, key="experts_blocks_chart")
-        c = st.columns(4)
+        summary = (f"{d.block_expert_ids.numel()} M-blocks of {block} rows hold {n} real rows and "
+                   f"{n_pad - n} padding rows ({(n_pad - n) / max(n_pad, 1):.0%} of {n_pad}).")  # fmt: skip
+        show_chart(fig, key="experts_blocks_chart", summary=summary)
+        c = st.columns(2)
         c[0].metric("slots N", n)
+        c[0].metric("padding", f"{(n_pad - n) / max(n_pad, 1):.0%}")
         c[1].metric("padded rows", n_pad)
-        c[2].metric("padding", f"{(n_pad - n) / max(n_pad, 1):.0%}")
-        c[3].metric("bound N + E(B−1)", n + _num_experts() * (block - 1))
+        c[1].metric("bound N + E(B−1)", n + _num_experts() * (block - 1))
         if block < 16:
             st.caption(
                 "Triton's `tl.dot` needs tiles of at least 16 rows, so the kernel itself uses "
                 "BLOCK_M ≥ 16; smaller blocks are drawn only to show padding at a small scale."
             )
         st.caption("Padding costs the most when segments are short.")
+        if block == 64:  # the prediction's experiment: 16 -> 64
+            counts = torch.bincount(ids.flatten(), minlength=_num_experts()).tolist()
+            live = (f"On this batch: {pr.padded_rows(counts, 16) - n} padding rows at B = 16, "
+                    f"{pr.padded_rows(counts, 64) - n} at B = 64.")  # fmt: skip
+            _reveal("padding_block", pr.padding_outcome(counts), live)
         write_url(experts_block=block)
 
 
@@ -201,31 +276,56 @@ def tiles_panel() -> None:
                                    on_change=_changed, args=("experts_block_n", [TILES]))  # fmt: skip
         _notices("experts_width", "experts_block_n")
         d, _, _ = _dispatch()
-        num_m = d.block_expert_ids.numel()
-        fig = charts.launch_grid(
-            d.block_expert_ids.tolist(),
-            _valid_rows(d).tolist(),
-            d.block_size,
-            width,
-            block_n,
-            GROUP_M,
-            _num_experts(),
-            title="Launch grid: one program per tile, numbered as the kernel does",
-        )
-        st.plotly_chart(fig, key="experts_tiles_chart")
+        num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
+        valid = _valid_rows(d).tolist()
+        title = "Launch grid: one program per tile, numbered as the kernel does"
+        fig = charts.launch_grid(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, GROUP_M,
+                                 _num_experts(), title=title)  # fmt: skip
         busy = int((d.tokens_per_expert > 0).sum())
-        programs = num_m * -(-width // block_n)
-        st.markdown(f"**One launch of {programs} programs** ({num_m} M-blocks × {-(-width // block_n)} "
+        programs = num_m * num_n
+        show_chart(fig, key="experts_tiles_chart",
+                   summary=f"{programs} programs in one launch: {num_m} M-blocks × {num_n} N-blocks, "
+                           f"each tile coloured by the one expert its M-block reads ({busy} experts have "
+                           "rows).")  # fmt: skip
+        st.markdown(f"**One launch of {programs} programs** ({num_m} M-blocks × {num_n} "
                     f"N-blocks, grouped {GROUP_M} M-blocks at a time). A per-expert loop would instead "
                     f"launch separate matrix multiplies for each of the {busy} experts that have tokens, "
                     "and wait for each expert's row count first.")  # fmt: skip
+        _gemm_diagram(d, valid, width, block_n)
         st.caption("One launch covers every expert; each tile needs only its block's expert id.")
         write_url(experts_width=width, experts_block_n=block_n)
+
+
+def _gemm_diagram(d: Dispatch, valid: list[int], width: int, block_n: int) -> None:
+    """One program's tile of the grouped GEMM as a picture: which rows of A, which expert's columns."""
+    num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
+    if num_m == 0:
+        return
+    pids = charts.program_ids(num_m, num_n, GROUP_M)
+    st.session_state["experts_program"] = min(int(st.session_state["experts_program"]), num_m * num_n - 1)
+    pid = st.slider("program to follow (its number in the launch grid)", 0, max(num_m * num_n - 1, 1),
+                    key="experts_program", disabled=num_m * num_n < 2, on_change=_changed,
+                    args=("experts_program", [TILES]))  # fmt: skip
+    _notices("experts_program")
+    pid_m, pid_n = (int(i[0]) for i in np.nonzero(pids == pid))
+    expert = int(d.block_expert_ids[pid_m])
+    title = f"What program {pid} computes: one tile of C = A · W"
+    fig = charts.gemm_tiles(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, INNER, BLOCK_K,
+                            pid_m, pid_n, title=title)  # fmt: skip
+    first, last = pid_n * block_n, min(width, (pid_n + 1) * block_n) - 1
+    rows = _plural(valid[pid_m], "real row")
+    show_chart(fig, key="experts_gemm_chart",
+               summary=f"Program {pid} computes tile ({pid_m}, {pid_n}): the {rows} of "
+                       f"M-block {pid_m} times columns {first}–{last} of expert E{expert}'s weights, in "
+                       f"{_plural(-(-INNER // BLOCK_K), 'step')} of BLOCK_K = {BLOCK_K} along D = {INNER}.",
+               )  # fmt: skip
+    write_url(experts_program=pid)
 
 
 @st.fragment(key=CAPACITY)
 def capacity_panel() -> None:
     with st.container(border=True):
+        _predict("capacity_drop")
         cf = st.slider("capacity factor CF", 0.25, 3.0, step=0.05, key="experts_capacity",
                        on_change=_changed, args=("experts_capacity", [CAPACITY]))  # fmt: skip
         _notices("experts_capacity")
@@ -234,10 +334,16 @@ def capacity_panel() -> None:
         cap = apply_capacity(ids, num_experts, cf)
         routed = torch.bincount(ids.flatten(), minlength=num_experts)
         kept = torch.bincount(ids[cap.keep], minlength=num_experts)
-        st.plotly_chart(charts.capacity_bars(routed.tolist(), kept.tolist(), cap.capacity,
-                                             title=f"C = ⌈{cf:g} · {len(words)} · {ids.shape[1]} / "
-                                                   f"{num_experts}⌉ = {cap.capacity} slots per expert"),
-                        key="experts_capacity_chart")  # fmt: skip
+        fig = charts.capacity_bars(routed.tolist(), kept.tolist(), cap.capacity,
+                                   title=f"C = ⌈{cf:g} · {len(words)} · {ids.shape[1]} / "
+                                         f"{num_experts}⌉ = {cap.capacity} slots per expert")  # fmt: skip
+        over = [f"E{e} ({int(r - k)})" for e, (r, k) in enumerate(zip(routed, kept, strict=True)) if r > k]
+        summary = (f"Capacity C = {cap.capacity} slots per expert: {cap.num_dropped} of {ids.numel()} slots "
+                   f"dropped" + (f", from {', '.join(over)}." if over else "."))  # fmt: skip
+        data = pd.DataFrame({"routed": routed.tolist(), "kept": kept.tolist()},
+                            index=[f"E{e}" for e in range(num_experts)])  # fmt: skip
+        data["dropped"] = data["routed"] - data["kept"]
+        show_chart(fig, key="experts_capacity_chart", summary=summary, data=data)
         c = st.columns(3)
         c[0].metric("dropped slots", f"{cap.num_dropped} of {ids.numel()}")
         c[1].metric("drop rate", f"{cap.drop_rate:.1%}")
@@ -253,7 +359,37 @@ def capacity_panel() -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(36 * len(rows) + 38, 250))
         st.caption("Drops appear first on the busiest experts, and a larger CF buys fewer drops with more "
                    "padding.")  # fmt: skip
+        if cf <= 1.0 + 1e-9:  # the prediction's experiment: CF lowered from 2.0 to 1.0
+            _reveal("capacity_drop", pr.capacity_outcome(routed.tolist(), len(words), ids.shape[1]),
+                    _first_drop_text(routed.tolist(), len(words), ids.shape[1]))  # fmt: skip
         write_url(experts_capacity=round(cf, 2))
+
+
+def _first_drop_text(counts: list[int], tokens: int, top_k: int) -> str:
+    at, over = pr.first_droppers(counts, tokens, top_k)
+    if at is None:
+        return "On this batch no expert drops a slot anywhere between CF = 2.0 and 1.0."
+    names = ", ".join(f"E{e} ({counts[e]} slots)" for e in over)
+    return (f"On this batch the first drop came at CF = {at:g} (C = "
+            f"{expert_capacity(tokens, top_k, len(counts), at)}), on {names}; the busiest expert has "
+            f"{max(counts)} slots.")  # fmt: skip
+
+
+# --- predict, then try -------------------------------------------------------------------------
+
+
+def _predict(key: str) -> None:
+    """The prediction question of `key` (text from lessons/content/lesson3/predict_<key>.md)."""
+    p = pr.load_prediction(key)
+    if p is not None:
+        predict(3, key, p.question, p.options)
+
+
+def _reveal(key: str, outcome: int, live: str) -> None:
+    """Whether the learner's prediction held, from the live outcome (an index into the options)."""
+    p = pr.load_prediction(key)
+    if p is not None:
+        reveal(3, key, p.options[outcome], f"{p.why}\n\n{live}")
 
 
 # --- the kernel source -------------------------------------------------------------------------
@@ -323,7 +459,10 @@ def kernel_panel() -> None:
                 pid_m,
                 title=f"M-blocks (BLOCK_M = {d.block_size})",
             )
-            st.plotly_chart(fig, key="experts_kernel_chart")
+            show_chart(fig, key="experts_kernel_chart",
+                       summary=f"M-block {pid_m} reads expert E{int(d.block_expert_ids[pid_m])}: "
+                               f"{int(_valid_rows(d)[pid_m])} real rows and "
+                               f"{d.block_size - int(_valid_rows(d)[pid_m])} padding rows.")  # fmt: skip
         with right:
             _lookup_excerpt(lines, first, marks, _lookup_values(d, pid_m, ids.shape[1], words))
         st.markdown(f"**The whole kernel**, `grouped_gemm_kernel` (listing line 1 = file line {first}):")

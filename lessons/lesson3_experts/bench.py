@@ -27,9 +27,12 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from lessons.course.charts import show_chart
+from lessons.course.predict import predict, reveal
 from lessons.course.render import md_escape
 from lessons.course.url_state import forget_notice_and_rerun, show_stored_notices, write_url
 from lessons.lesson3_experts import figures as charts
+from lessons.lesson3_experts import predictions as pr
 from moe_core.kernels import TritonUnavailable, triton_interpreted
 from moe_core.ops import moe_experts
 from moe_core.router import softmax_topk
@@ -193,6 +196,9 @@ def bench_panel() -> None:
         _flops_table(tokens, experts, top_k)
         settings = (tokens, experts, top_k)
         results = st.session_state.setdefault("experts_bench_results", {})
+        prediction = pr.load_prediction("bench_fastest")
+        if prediction is not None:
+            predict(3, "bench_fastest", prediction.question, prediction.options)
         if st.button("Run the benchmark", key="experts_bench_run", icon=":material/timer:"):
             progress = st.progress(0.0, text="Starting…")
             try:
@@ -211,6 +217,8 @@ def bench_panel() -> None:
                 results[settings] = rows
         if settings in results:
             _show_timings(results[settings], tokens, experts, top_k)
+            if prediction is not None:
+                _reveal_fastest(prediction, results[settings])
         else:
             st.caption("Press the button to time the three paths for these settings (a few seconds).")
         _stored_results()
@@ -252,8 +260,12 @@ def _show_timings(rows: list[dict], tokens: int, experts: int, top_k: int) -> No
             notes.append(note)
     st.table(pd.DataFrame(table).set_index("path"))  # three rows: a static, screen-reader friendly table
     if labels:
-        fig = charts.bench_bars(labels, ms, notes, title="Best time per call (compiled or eager paths only)")
-        st.plotly_chart(fig, key="experts_bench_chart")
+        ref = labels.index(BACKENDS["torch"]) if BACKENDS["torch"] in labels else None
+        title = "Best time per call (compiled or eager paths; axis from 0)"
+        fig = charts.bench_bars(labels, ms, notes, reference=ref, title=title)
+        parts = [f"{label} {t:.3g} ms" + (f" ({t / ms[ref]:.2f}× the sorted path)" if ref is not None else "")
+                 for label, t in zip(labels, ms, strict=True)]  # fmt: skip
+        show_chart(fig, key="experts_bench_chart", summary="Best time per call: " + "; ".join(parts) + ".")
     interp = next((r for r in rows if r["interpreted"] and not r["error"]), None)
     if interp:
         agree = "matches" if interp["max_abs_diff"] < 1e-4 else "DOES NOT match"
@@ -263,6 +275,21 @@ def _show_timings(rows: list[dict], tokens: int, experts: int, top_k: int) -> No
                 f"the torch path (largest difference {interp['max_abs_diff']:.1e}).",
                 icon=":material/info:")  # fmt: skip
     st.caption("On a CPU the Triton time measures the interpreter, not the kernel.")
+
+
+def _reveal_fastest(prediction: pr.Prediction, rows: list[dict]) -> None:
+    """Whether the learner's guess of the fastest path held, from the best times just measured."""
+    ms = {r["backend"]: r["ms_min"] for r in rows if not r["error"]}
+    if not ms:
+        return
+    outcome = pr.fastest_outcome(ms)
+    best = min(ms, key=ms.__getitem__)
+    times = ", ".join(f"{BACKENDS[b]} {t:.3g} ms" for b, t in ms.items())
+    live = (f"Measured here: {times}; the fastest was the {BACKENDS[best]}, "
+            f"{max(ms.values()) / ms[best]:.3g}× faster than the slowest.")  # fmt: skip
+    if any(r["interpreted"] for r in rows):
+        live += " The Triton time here is the interpreter's."
+    reveal(3, "bench_fastest", prediction.options[outcome], f"{prediction.why}\n\n{live}")
 
 
 def _stored_results() -> None:

@@ -199,17 +199,184 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     return unchecked_figure(bars, layout)
 
 
-def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str], *, title: str | None = None
-               ) -> go.Figure:  # fmt: skip
-    """Time per call on a log axis; `notes` (e.g. "interpreter") are printed beside each bar."""
-    text = [f"{t:.3g} ms {n}".strip() for t, n in zip(ms, notes, strict=True)]
+def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str], *, title: str | None = None,
+               reference: int | None = None) -> go.Figure:  # fmt: skip
+    """Time per call on a linear axis that starts at zero, so bar lengths compare honestly.
+
+    With `reference` (an index into `labels`), each bar's text also gives its time as a multiple
+    of that bar's ("1.04×"): a 4% difference reads as 1.04×, never as twice the length.
+    `notes` (e.g. "interpreter") are printed beside each bar and grey it out.
+    """
+    ratios = [t / ms[reference] if reference is not None and ms[reference] > 0 else None for t in ms]
+    text = []
+    for i, (t, r, n) in enumerate(zip(ms, ratios, notes, strict=True)):
+        ratio = f" ({r:.2f}×)" if r is not None and i != reference else ""
+        text.append(f"{t:.3g} ms{ratio}" + (f" {n}" if n else ""))
     bar = trace(
         "bar",
-        y=list(labels), x=list(ms), orientation="h", text=text, textposition="auto",
+        y=list(labels), x=list(ms), orientation="h", text=text, textposition="outside", cliponaxis=False,
         marker_color=[GREY if n else color(i) for i, n in enumerate(notes)],
         marker_pattern_shape=["/" if n else "" for n in notes],
         hovertemplate="%{y}: %{x:.4g} ms per call<extra></extra>",
     )  # fmt: skip
-    x_axis = {"type": "log", "title": {"text": "milliseconds per call (log scale)"}}
-    layout = styled_layout(title, 90 + 50 * len(labels), yaxis={"autorange": "reversed"}, xaxis=x_axis)
+    top = max(ms, default=1.0) or 1.0
+    axis_title = "milliseconds per call (axis from 0)"
+    if reference is not None:
+        axis_title += f"<br>(n×) = n times the time of the {labels[reference]}"
+    x_axis = {"title": {"text": axis_title}, "rangemode": "tozero",
+              "range": [0, top * 1.6]}  # room for the text beside the longest bar  # fmt: skip
+    layout = styled_layout(title, 110 + 50 * len(labels), yaxis={"autorange": "reversed"}, xaxis=x_axis,
+                           showlegend=False)  # fmt: skip
     return unchecked_figure([bar], layout)
+
+
+def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[int],
+                      block_expert_ids: Sequence[int], block_size: int, slot_labels: Sequence[str],
+                      num_experts: int, *,
+                      title: str | None = None) -> go.Figure:  # fmt: skip
+    """The whole dispatch in one picture: slots in token order (top) drawn to the kernel's rows
+    (bottom): sorted by expert, each segment padded to whole M-blocks, one expert per block.
+
+    expert_of_slot [N]; sorted_slot_ids [N_pad] (padding rows hold N); block_expert_ids [N_pad / B].
+    """
+    expert_of_slot = np.asarray(expert_of_slot, dtype=int)
+    rows = np.asarray(sorted_slot_ids, dtype=int)
+    blocks = np.asarray(block_expert_ids, dtype=int)
+    n = expert_of_slot.size
+    row_of_slot = np.empty(n, dtype=int)
+    real = rows < n
+    row_of_slot[rows[real]] = np.flatnonzero(real)
+    # The slots are spread over the kernel rows' width, so the lines show the sort, not a squeeze.
+    spread = (np.arange(n) + 0.5) * max(rows.size, 1) / max(n, 1) - 0.5
+    traces: list[dict] = []
+    for e in range(num_experts):
+        slots = np.flatnonzero(expert_of_slot == e)
+        if not slots.size:
+            continue
+        xs = np.full(3 * slots.size, None, dtype=object)
+        ys = np.full(3 * slots.size, None, dtype=object)
+        xs[0::3], xs[1::3] = spread[slots], row_of_slot[slots]
+        ys[0::3], ys[1::3] = 1.0, 0.0
+        traces.append(trace("scatter", x=xs.tolist(), y=ys.tolist(), mode="lines", hoverinfo="skip",
+                            line={"color": color(e), "width": 1}, opacity=0.45,
+                            showlegend=False))  # fmt: skip
+        custom = [[slot_labels[s], int(s), int(row_of_slot[s])] for s in slots]
+        traces.append(trace(
+            "scatter", x=np.concatenate([spread[slots], row_of_slot[slots]]).tolist(),
+            y=[1.0] * slots.size + [0.0] * slots.size, mode="markers", name=f"E{e}",
+            marker={"color": color(e), "size": 8, "line": {"color": TEXT, "width": 0.5}},
+            customdata=custom + custom,
+            hovertemplate=f"expert E{e}<br>%{{customdata[0]}}<br>slot %{{customdata[1]}} → kernel row "
+                          "%{customdata[2]}<extra></extra>",
+        ))  # fmt: skip
+    pad = np.flatnonzero(~real)
+    if pad.size:
+        traces.append(trace("scatter", x=pad.tolist(), y=[0.0] * pad.size, mode="markers", name="padding",
+                            marker={"color": PAD_COLOR, "size": 8, "symbol": "x-thin",
+                                    "line": {"color": GREY, "width": 1.5}},
+                            hovertemplate="kernel row %{x}: padding (masked)<extra></extra>"))  # fmt: skip
+    shapes = [{"type": "rect", "x0": b * block_size - 0.5, "x1": (b + 1) * block_size - 0.5, "y0": -0.2,
+               "y1": 0.2, "line": {"color": color(int(e)), "width": 1.5}, "fillcolor": color(int(e)),
+               "opacity": 0.18, "layer": "below"} for b, e in enumerate(blocks)]  # fmt: skip
+    notes = [{"x": (b + 0.5) * block_size - 0.5, "y": -0.2, "yanchor": "top", "text": f"E{e}",
+              "showarrow": False, "font": {"size": 11, "color": TEXT}}
+             for b, e in enumerate(blocks)] if blocks.size <= 40 else []  # fmt: skip
+    layout = styled_layout(
+        title, 300, shapes=shapes, annotations=notes, showlegend=False,
+        yaxis={"tickvals": [1, 0], "ticktext": ["token order", "kernel rows"], "range": [-0.45, 1.2],
+               "fixedrange": True},
+        xaxis={"title": {"text": f"kernel row (M-blocks of B = {block_size} rows, labelled by expert)"},
+               "zeroline": False, "fixedrange": True},
+    )  # fmt: skip
+    return unchecked_figure(traces, layout)
+
+
+def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block_size: int, out_cols: int,
+               block_n: int, inner: int, block_k: int, pid_m: int, pid_n: int, *,
+               title: str | None = None) -> go.Figure:  # fmt: skip
+    """The grouped GEMM as a picture: C = A · W_e^T, tile by tile.
+
+    A (left) holds the token rows in the kernel's sorted, padded order [N_pad, inner]; each M-block
+    of rows is tinted by its expert. Above C sits the chosen tile's expert weight matrix
+    W_e^T [inner, out_cols]. The tile (pid_m, pid_n) of C is the product of A's M-block pid_m and
+    W_e's N-block pid_n, summed over inner / block_k steps. Sizes are schematic, not to scale.
+    """
+    blocks = np.asarray(block_expert_ids, dtype=int)
+    valid = np.asarray(valid_rows, dtype=int)
+    num_m, num_n, num_k = max(blocks.size, 1), -(-out_cols // block_n), -(-inner // block_k)
+    expert = int(blocks[pid_m]) if blocks.size else 0
+    h, w_c, w_a, h_b, gap = 6.0, 6.0, 3.0, 3.0, 0.5  # drawing units (schematic)
+    dm, dn, dk_a, dk_b = h / num_m, w_c / num_n, w_a / num_k, h_b / num_k
+    shapes: list[dict] = []
+    a0 = -gap - w_a  # A spans x in [a0, -gap]; C spans [0, w_c]; W spans y in [h + gap, h + gap + h_b]
+    for m in range(blocks.size):  # A: one band per M-block, real rows tinted, padding grey
+        y_top = h - m * dm
+        real = dm * valid[m] / block_size
+        shapes.append(
+            rect(a0, -gap, y_top - real, y_top, color(int(blocks[m])), opacity=0.9 if m == pid_m else 0.25)
+        )
+        if real < dm:
+            shapes.append(rect(a0, -gap, y_top - dm, y_top - real, PAD_COLOR))
+        for n in range(num_n):  # C: every tile outlined, the chosen one filled
+            chosen = m == pid_m and n == pid_n
+            shapes.append(rect(n * dn, (n + 1) * dn, y_top - dm, y_top, color(int(blocks[m])),
+                               line=TEXT if chosen else GREY, width=3 if chosen else 0.5,
+                               opacity=0.95 if chosen else 0.12))  # fmt: skip
+    for k in range(num_k):  # k-steps: A's columns and W's rows, BLOCK_K at a time
+        shapes.append(rect(a0 + k * dk_a, a0 + (k + 1) * dk_a, h - (pid_m + 1) * dm, h - pid_m * dm,
+                           "rgba(0,0,0,0)", line=TEXT, width=1))  # fmt: skip
+        w_y = h + gap + h_b - k * dk_b
+        for n in range(num_n):
+            shapes.append(rect(n * dn, (n + 1) * dn, w_y - dk_b, w_y, color(expert),
+                               line=TEXT if n == pid_n else GREY, width=1 if n == pid_n else 0.5,
+                               opacity=0.8 if n == pid_n else 0.15))  # fmt: skip
+    notes = [
+        note(a0 + w_a / 2, -0.15, f"A: token rows,<br>sorted + padded<br>[{num_m * block_size} × {inner}]",
+             yanchor="top"),
+        note(w_c / 2, h + gap + h_b + 0.05, f"W of expert E{expert} (1 of the stacked experts)<br>"
+             f"[{inner} × {out_cols}]", yanchor="bottom"),
+        note(w_c + 0.2, h - (pid_m + 0.5) * dm, f"tile ({pid_m}, {pid_n})<br>{block_size} × {block_n}",
+             xanchor="left"),
+        note(a0 - 0.2, h - (pid_m + 0.5) * dm, f"M-block {pid_m}<br>→ E{expert}", xanchor="right"),
+        note(w_c / 2, -0.15, f"C = A · W: output rows<br>[{num_m * block_size} × {out_cols}]", yanchor="top"),
+        note(a0 + w_a / 2, h + 0.05, f"{num_k} k-step{'s' if num_k > 1 else ''} of {block_k}",
+             yanchor="bottom"),
+    ]  # fmt: skip
+    hidden = {"visible": False, "fixedrange": True}
+    layout = styled_layout(
+        title, 460, shapes=shapes, annotations=notes, showlegend=False,
+        xaxis={**hidden, "range": [a0 - 2.2, w_c + 2.2]},
+        yaxis={**hidden, "range": [-1.6, h + gap + h_b + 1.0], "scaleanchor": "x", "scaleratio": 1},
+    )  # fmt: skip
+    anchor = trace("scatter", x=[a0, w_c], y=[0, h + gap + h_b], mode="markers", hoverinfo="skip",
+                   marker={"opacity": 0}, showlegend=False)  # fmt: skip
+    return unchecked_figure([anchor], layout)
+
+
+def rect(
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    fill: str,
+    line: str = GREY,
+    width: float = 0.5,
+    opacity: float = 1.0,
+) -> dict:
+    """A filled rectangle shape in data coordinates (for schematic diagrams)."""
+    return {
+        "type": "rect",
+        "x0": x0,
+        "x1": x1,
+        "y0": y0,
+        "y1": y1,
+        "fillcolor": fill,
+        "opacity": opacity,
+        "line": {"color": line, "width": width},
+        "layer": "below",
+    }
+
+
+def note(x: float, y: float, text: str, **extra: object) -> dict:
+    """A text annotation without an arrow, in the figure's text colour."""
+    return {"x": x, "y": y, "text": text, "showarrow": False, "font": {"size": 12, "color": TEXT}, **extra}

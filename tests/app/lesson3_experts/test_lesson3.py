@@ -53,15 +53,48 @@ def lesson3(open_page) -> AppTest:
     return at
 
 
-def test_all_panels_render_with_the_kernel_source(lesson3: AppTest) -> None:
-    for key in ("experts_dispatch_chart", "experts_blocks_chart", "experts_tiles_chart",
-                "experts_capacity_chart", "experts_kernel_chart"):
+def lock_in(at: AppTest, key: str, option: str) -> AppTest:
+    """Choose `option` in the prediction `key` of Lesson 3 and lock it in (lessons.course.predict)."""
+    at.radio(key=f"predict_3_{key}_choice").set_value(option)
+    return at.button(key=f"FormSubmitter:predict_3_{key}-Lock in my prediction").click().run()
+
+
+def test_all_panels_render_with_the_kernel_source_as_an_optional_deep_dive(lesson3: AppTest) -> None:
+    for key in ("experts_hero_chart", "experts_dispatch_chart", "experts_blocks_chart", "experts_tiles_chart",
+                "experts_gemm_chart", "experts_capacity_chart", "experts_kernel_chart"):
         figure(lesson3, key)
-    code = "\n".join(c.value for c in lesson3.code)
+    dive = next(e for e in lesson3.expander if e.label.startswith("Optional deep dive"))
+    assert not dive.proto.expanded  # collapsed until the learner opens it
+    code = "\n".join(c.value for c in dive.code)
     assert "def grouped_gemm_kernel(" in code
     assert "expert = tl.load(block_expert_ids_ptr + pid_m)" in code
+    assert "Reading the Triton kernel" in "\n".join(m.value for m in dive.markdown)  # its section text too
     assert lesson3.query_params["experts_tokens"] == "16"
     assert "Press the button" in texts(lesson3)
+
+
+def test_the_hero_draws_the_whole_dispatch_and_its_slider_moves_it(lesson3: AppTest) -> None:
+    """The first screen: slots in token order joined to the kernel's sorted, padded rows."""
+    for tokens in (16, 40):
+        lesson3.slider(key="experts_tokens").set_value(tokens).run()
+        ids = batch_ids(tokens, 2)
+        blocks = padded_blocks(ids, 16)
+        spec = figure(lesson3, "experts_hero_chart")
+        pad = [t for t in spec["data"] if t.get("name") == "padding"]
+        slots = [t for t in spec["data"] if t.get("mode") == "markers" and t.get("name") != "padding"]
+        real_rows = [x for t in slots for x, y in zip(t["x"], t["y"], strict=True) if y == 0.0]
+        assert len(real_rows) == tokens * 2
+        assert (len(pad[0]["x"]) if pad else 0) == 16 * len(blocks) - tokens * 2
+        assert [a["text"] for a in spec["layout"]["annotations"]] == [f"E{e}" for e in blocks]
+        boxes = spec["layout"]["shapes"]  # one box per M-block, B = 16 rows wide
+        assert [(b["x0"], b["x1"]) for b in boxes] == [(16 * i - 0.5, 16 * i + 15.5) for i in range(len(blocks))]
+        # Each slot lands in its expert's segment: real rows of block b all belong to expert blocks[b].
+        for t in spec["data"]:
+            if t.get("mode") == "markers" and t.get("name", "").startswith("E"):
+                e = int(t["name"][1:])
+                assert {blocks[int(x) // 16] for x, y in zip(t["x"], t["y"], strict=True) if y == 0.0} == {e}
+        assert f"{tokens * 2} slots of {tokens} tokens" in texts(lesson3)
+    assert lesson3.query_params["experts_tokens"] == "40"
 
 
 def test_tokens_and_k_sliders_re_sort_the_live_batch(lesson3: AppTest) -> None:
@@ -111,6 +144,26 @@ def test_width_and_block_n_set_the_programs(lesson3: AppTest) -> None:
     # Grouped ordering: consecutive programs walk down one column of up to GROUP_M = 8 M-blocks.
     assert pids[: min(num_m, 8), 0].tolist() == list(range(min(num_m, 8)))
     assert f"One launch of {num_m * 16} programs" in texts(lesson3)
+
+
+def test_gemm_diagram_follows_one_program_of_the_launch_grid(lesson3: AppTest) -> None:
+    blocks = padded_blocks(batch_ids(16, 2), 16)  # 7 M-blocks; width 128 / BLOCK_N 32 = 4 N-blocks
+    num_m, num_n = len(blocks), 4
+    pid = 9
+    # Grouped order, GROUP_M = 8 >= num_m: programs walk down the M-blocks of one column, then the next.
+    pid_m, pid_n = pid % num_m, pid // num_m
+    lesson3.slider(key="experts_program").set_value(pid).run()
+    shown = texts(lesson3)
+    assert f"Program {pid} computes tile ({pid_m}, {pid_n})" in shown
+    assert f"columns {pid_n * 32}–{pid_n * 32 + 31} of expert E{blocks[pid_m]}'s weights" in shown
+    grid = figure(lesson3, "experts_tiles_chart")["data"][0]
+    assert int(grid["text"][pid_m][pid_n]) == pid  # the diagram's tile is the launch grid's program
+    shapes = figure(lesson3, "experts_gemm_chart")["layout"]["shapes"]
+    outlined = [sh for sh in shapes if sh["line"]["width"] == 3]
+    assert len(outlined) == 1  # exactly one output tile is the program's
+    width = 6.0 / num_n  # the diagram draws C 6 units wide, tile columns equal
+    assert outlined[0]["x0"] == pytest.approx(pid_n * width)
+    assert lesson3.query_params["experts_program"] == str(pid)
 
 
 def test_capacity_factor_drops_the_overflow_of_busy_experts(lesson3: AppTest) -> None:
@@ -167,7 +220,7 @@ def test_bad_url_values_are_clamped_or_replaced_with_a_notice(open_page) -> None
     at = open_page(PAGE, query={"experts_block": "5", "experts_capacity": "lots", "experts_tokens": "1000"})
     assert not at.exception
     assert at.select_slider(key="experts_block").value == 4
-    assert at.slider(key="experts_capacity").value == 1.0
+    assert at.slider(key="experts_capacity").value == 2.0  # the default: the prediction lowers it
     assert at.slider(key="experts_tokens").value == 96
     shown = texts(at)
     assert "Link settings adjusted" in shown and "must be one of 4, 8, 16, 32, 64" in shown
@@ -203,3 +256,45 @@ def test_gpu_results_appear_in_the_lesson_when_present(open_page, tmp_path, monk
     shown = texts(at)
     assert "No GPU measurements" not in shown and "NVIDIA H100" in shown
     assert frame_with(at, "TFLOP/s")["TFLOP/s"].tolist() == [512.0]
+
+
+def test_capacity_prediction_is_revealed_from_the_live_drops(lesson3: AppTest) -> None:
+    ids = batch_ids(16, 2)
+    counts = torch.bincount(ids.flatten(), minlength=EXPERTS).tolist()
+    assert lesson3.slider(key="experts_capacity").value == 2.0
+    lock_in(lesson3, "capacity_drop", "The least-used experts")
+    assert not lesson3.success and not lesson3.info  # nothing revealed before the experiment
+    lesson3.slider(key="experts_capacity").set_value(1.0).run()
+    # From first principles: lowering CF from 2.0, the first C some expert exceeds drops the busiest.
+    first = next(cf / 20 for cf in range(40, 19, -1) if max(counts) > math.ceil(cf / 20 * 16 * 2 / EXPERTS))
+    busiest = [e for e, n in enumerate(counts) if n == max(counts)]
+    assert "what happened: **The busiest experts**" in lesson3.info[0].value
+    shown = texts(lesson3)
+    assert f"first drop came at CF = {first:g}" in shown
+    assert all(f"E{e} ({max(counts)} slots)" in shown for e in busiest)
+
+
+def test_padding_prediction_held_when_the_learner_said_more_padding(lesson3: AppTest) -> None:
+    counts = torch.bincount(batch_ids(16, 2).flatten(), minlength=EXPERTS).tolist()
+    pad = {b: sum(math.ceil(n / b) * b for n in counts) - 32 for b in (16, 64)}
+    assert pad[64] > pad[16]  # this batch: a coarser block rounds more
+    lock_in(lesson3, "padding_block", "There are more padding rows")
+    lesson3.select_slider(key="experts_block").set_value(64).run()
+    assert "Your prediction held" in lesson3.success[0].value
+    assert f"{pad[16]} padding rows at B = 16, {pad[64]} at B = 64" in texts(lesson3)
+
+
+def test_benchmark_prediction_is_revealed_from_the_measured_times(lesson3: AppTest) -> None:
+    lesson3.select_slider(key="experts_bench_tokens").set_value(16).run()
+    lesson3.select_slider(key="experts_bench_k").set_value(1).run()
+    lock_in(lesson3, "bench_fastest", "The Triton kernel")
+    lesson3.button(key="experts_bench_run").click().run()
+    table = lesson3.table[0].value
+    best = {p: float(str(t).replace(",", "")) for p, t in table["best ms"].items()}
+    fastest = min(best, key=best.__getitem__)
+    revealed = "\n".join(str(e.value) for e in [*lesson3.success, *lesson3.info])
+    if torch.cuda.is_available():
+        return  # on a GPU the kernel may well win; the CPU case below is the one we can pin down
+    assert best["Triton kernel"] > max(best["naive per-expert loop"], best["sorted grouped path (torch)"])
+    assert "You predicted **The Triton kernel**" in revealed  # the interpreter is never the fastest
+    assert f"the fastest was the {fastest}" in texts(lesson3)
