@@ -39,7 +39,9 @@ export default function (component) {
 """
 _CSS = ":host { display: none; }"  # nothing to see
 _BOX = "moe_lab_memory"
-_HIDE_BOX = f"<style>.st-key-{_BOX} {{ display: none; }}</style>"  # nor the gap of an empty element
+# ... nor the flex gap its (zero-height) wrapper would add at the top of the sidebar.
+_HIDE_BOX = (f"<style>.st-key-{_BOX}, [data-testid=stLayoutWrapper]:has(> .st-key-{_BOX}) "
+             "{ display: none; }</style>")
 _writer = st.components.v2.component("moe_lab_browser_memory", js=_JS, css=_CSS)
 
 
