@@ -137,8 +137,9 @@ EXPERT_TINTS = tuple(_tint(c) for c in PALETTE)
 
 def _token_span(token: str, expert: int, layer: int) -> str:
     shown = html.escape(token.replace("\n", "⏎").replace("\t", "⇥"), quote=True) or "&nbsp;"
-    return (f'<span title="layer {layer + 1}: expert {expert}" style="background:{EXPERT_TINTS[expert % 8]};'
-            f'color:#111;white-space:pre;border-radius:3px;padding:0 1px;margin:0 1px">{shown}</span>')
+    style = (f"background:{EXPERT_TINTS[expert % 8]};color:#111;white-space:pre;display:inline-block;"
+             "border-radius:3px;padding:0 1px;margin:1px")  # inline-block: the row wraps between tokens
+    return f'<span title="layer {layer + 1}: expert {expert}" style="{style}">{shown}</span>'
 
 
 def passage_html(routed: RoutedText, limit: int = SHOWN_TOKENS) -> str:

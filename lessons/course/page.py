@@ -21,6 +21,7 @@ from lessons.course import sidebar as ui
 from lessons.course.heap import freeze_startup_heap
 from lessons.course.quiz import QUIZ_ANCHOR, QuizResult, render_quiz
 from lessons.course.render import render_blocks
+from lessons.course.scroll import scroll_to_requested_section
 from lessons.course.text import (
     HOME_PAGE,
     NUM_LESSONS,
@@ -156,6 +157,7 @@ def render_lesson(number: int) -> None:
     st.markdown(f'<a class="moe-skip" href="#{QUIZ_ANCHOR}">Skip to the quiz</a>', unsafe_allow_html=True)
     st.caption(f"Lesson {number} of {NUM_LESSONS}")
     st.title(info.title)
+    scroll_to_requested_section()  # a course link into one of this lesson's sections
     _render_part(info.module, "render_hero")
     _render_goals(number)
     _render_part(info.module, "render_body")

@@ -16,6 +16,7 @@ import streamlit as st
 from lessons.course.figures import OKABE_ITO, human_count, human_flops
 from lessons.course.render import render_sections
 from lessons.lesson1_what_is_moe.calculator import render_calculator
+from lessons.lesson1_what_is_moe.diagram import render_overview
 from lessons.lesson1_what_is_moe.figures import params_bars, timeline
 from lessons.lesson1_what_is_moe.live import render_live_moe
 from lessons.lesson1_what_is_moe.write import render_hero
@@ -33,6 +34,7 @@ EFF_CONFIG = {"d_model": 10240, "layers": 79, "d_ff": 27392}
 
 def render_body() -> None:
     render_sections(1, {
+        "sparse_activation": render_overview,
         "efficiency_example": render_efficiency,
         "calculator": render_calculator,
         "history_modern": render_timeline,
