@@ -33,6 +33,7 @@ from lessons.course.url_state import (
 )
 from lessons.lesson2_router import figures as charts
 from lessons.lesson2_router.experts_learn import what_experts_learn_panel
+from lessons.lesson2_router.families import families_panel
 from lessons.lesson2_router.real_model import render_hero
 from moe_core.router import expert_choice, softmax_topk
 from moe_core.router_demo import (
@@ -80,6 +81,7 @@ def render_body() -> None:
     _init_state()
     render_sections(2, {"router_logits": heatmap_panel, "worked_example": step_panel,
                         "noisy_topk": sliders_panel, "expert_choice": comparison_panel,
+                        "how_real_models_route": families_panel,
                         "what_experts_learn": what_experts_learn_panel})  # fmt: skip
 
 

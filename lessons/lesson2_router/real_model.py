@@ -67,6 +67,7 @@ def render_hero() -> None:
         else:
             raw = passages.get(pick, "")
         text, notices = clean_text(raw)
+        st.session_state["router_lm_shown_text"] = text  # the families panel routes the same text
         for note in notices:
             st.caption(note)
         write_url(router_lm_pick=pick, router_lm_k=k)
