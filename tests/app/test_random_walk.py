@@ -9,7 +9,7 @@ tree (never by importing lessons/, so the walk survives the lessons' file moves)
     click    a button, once or several times in a row
     burst    several widgets changed before one run (moves in quick succession)
     away     switch to another page, then back
-    rerun    a plain full rerun (AppTest shows only the fragments a callback reran; this shows all)
+    rerun    a plain full rerun, as after the browser reconnects
 
 After every move: no exception on the page, and no exception logged by the app (a lesson body
 that failed is logged, then replaced by a one-line notice). A failure names page, seed, the moves
@@ -202,7 +202,7 @@ def set_widget(w, kind: str, value) -> None:
 def propose(rng: random.Random, at: AppTest, page: str) -> list:
     shown = widgets(at)
     r = rng.random()
-    if (not at.title and r < 0.5) or not shown:
+    if not shown:
         return ["rerun"]
     if r < 0.05:
         return ["away", rng.choice([p for p in PAGES if p != page])]
@@ -222,8 +222,44 @@ def propose(rng: random.Random, at: AppTest, page: str) -> list:
     return ["set", kind, name, nth, value] if value is not None else ["rerun"]
 
 
+def merge(drawn, redrawn) -> None:
+    """Lay the tree of a fragment-only run over the page as last drawn. A placeholder block (no
+    proto) only leads the way to a redrawn fragment; anything else replaces what was there."""
+    for idx, node in redrawn.children.items():
+        old = drawn.children.get(idx)
+        if getattr(node, "proto", 1) is None and hasattr(node, "children") and hasattr(old, "children"):
+            merge(old, node)
+        else:
+            drawn.children[idx] = node
+
+
+def run(at: AppTest) -> None:
+    """at.run(), keeping the whole page in view. After a widget callback reruns only some
+    fragments, AppTest's tree holds just those, while a browser keeps showing the rest and sends
+    the state of every widget on the page with the next interaction: so we do the same."""
+    at.run()
+    drawn = getattr(at, "_walk_drawn", None)
+    if at.title or drawn is None:  # a full run (every page draws its title outside fragments)
+        at._walk_drawn = at._tree
+    else:
+        merge(drawn, at._tree)
+        at._tree = drawn
+
+
+def opener(open_page, page: str) -> Callable[[], AppTest]:
+    """A function that opens `page` fresh (new session, same progress database)."""
+
+    def open_app() -> AppTest:
+        at = open_page(None if page == "app.py" else page)
+        at._walk_drawn = at._tree
+        return at
+
+    return open_app
+
+
 def switch(at: AppTest, page: str) -> None:
-    at.switch_page(page).run()
+    at.switch_page(page)
+    run(at)
 
 
 def apply(at: AppTest, move: list, page: str) -> bool:
@@ -231,7 +267,7 @@ def apply(at: AppTest, move: list, page: str) -> bool:
     sequences stay replayable; returns False if any widget it names was missing."""
     op = move[0]
     if op == "rerun":
-        at.run()
+        run(at)
     elif op == "away":
         switch(at, move[1])
         check_now(at, f"while away on {move[1]}")
@@ -240,7 +276,8 @@ def apply(at: AppTest, move: list, page: str) -> bool:
         for _ in range(move[3]):
             if (w := find(at, "button", move[1], move[2])) is None:
                 return False
-            w.click().run()
+            w.click()
+            run(at)
             check_now(at, "between repeated clicks")
     else:
         sets = move[1] if op == "burst" else [move]
@@ -249,7 +286,7 @@ def apply(at: AppTest, move: list, page: str) -> bool:
         for w, kind, value in found:
             set_widget(w, kind, value)
         if found:
-            at.run()
+            run(at)
         return len(found) == len(sets)
     return True
 
@@ -329,23 +366,39 @@ def replay(open_app: Callable[[], AppTest], page: str, moves: list,
 
 
 def shorten(open_app, page: str, moves: list, signature: str, budget: int) -> list:
-    """Delta debugging (ddmin) over `moves`: drop chunks while the same crash still happens."""
+    """Delta debugging (ddmin) over `moves`: drop chunks while the same crash still happens;
+    then drop single widgets out of the bursts that are left."""
+
+    def still_fails(candidate: list) -> list | None:
+        nonlocal budget
+        budget -= 1
+        got = replay(open_app, page, candidate)
+        return candidate[:got[0] + 1] if got and got[1].signature == signature else None
+
     chunks = 2
     while len(moves) > 1 and budget > 0:
         size = math.ceil(len(moves) / chunks)
         for start in range(0, len(moves), size):
-            candidate = moves[:start] + moves[start + size:]
-            budget -= 1
-            got = replay(open_app, page, candidate)
-            if got and got[1].signature == signature:
-                moves, chunks = candidate[:got[0] + 1], max(chunks - 1, 2)
-                break
             if budget <= 0:
+                break
+            if kept := still_fails(moves[:start] + moves[start + size:]):
+                moves, chunks = kept, max(chunks - 1, 2)
                 break
         else:
             if chunks >= len(moves):
                 break
             chunks = min(len(moves), chunks * 2)
+    budget = max(budget, 12)  # the bursts' own, smaller budget: their replays are short now
+    for i in range(len(moves)):
+        while moves[i][0] == "burst" and len(moves[i][1]) > 1 and budget > 0:
+            for j in range(len(moves[i][1])):
+                rest = moves[i][1][:j] + moves[i][1][j + 1:]
+                smaller = rest[0] if len(rest) == 1 else ["burst", rest]
+                if (kept := still_fails([*moves[:i], smaller, *moves[i + 1:]])) and len(kept) > i:
+                    moves = kept
+                    break
+            else:
+                break
     return moves
 
 
@@ -357,7 +410,7 @@ def short(move: list) -> str:
 def walk(open_page, page: str, seed: int, moves: int) -> None:
     """`moves` random moves on `page`; after a crash the walk goes on from a fresh page, so one
     run reports every distinct crash (each shortened once)."""
-    open_app = lambda: open_page(None if page == "app.py" else page)
+    open_app = opener(open_page, page)
     rng = random.Random(f"{page}:{seed}")
     crashes: dict[str, str] = {}
     _LOGGED.records.clear()
@@ -405,17 +458,28 @@ def test_random_walk_never_crashes(open_page, page: str, seed: int) -> None:
 
 
 # Sequences the walks found, replayed exactly so each stays fixed (issue 18).
-KNOWN = {
-    "lesson2-clear-then-type": ("pages/2_The_Router.py", [
+L2 = "pages/2_The_Router.py"
+KNOWN = {  # each raised KeyError 'st.session_state has no key "router_token"' (issue 18)
+    "lesson2-clear-then-type": (L2, [
         ["set", "text_input", "router_text", 0, ""],
         ["set", "text_input", "router_text", 0, "the chef plays"]]),
+    "lesson2-no-words-then-type": (L2, [
+        ["set", "text_input", "router_text", 0, "123 !!!"],
+        ["set", "text_input", "router_text", 0, "the chef plays"]]),
+    "lesson2-no-words-then-example": (L2, [  # found by the Chromium walk
+        ["set", "text_input", "router_text", 0, "?!"],
+        ["set", "selectbox", "router_example", 0, "Code"]]),
+    "lesson2-clear-then-slider": (L2, [  # found by this walk, seed 0, shortened from 40 moves
+        ["set", "slider", "router_noise", 0, 2.7],
+        ["set", "text_input", "router_text", 0, "\n\t"],
+        ["set", "slider", "router_noise", 0, 0.0]]),
 }
 
 
 @pytest.mark.parametrize("name", KNOWN)
 def test_known_sequences_do_not_crash(open_page, name: str) -> None:
     page, moves = KNOWN[name]
-    got = replay(lambda: open_page(None if page == "app.py" else page), page, moves, strict=True)
+    got = replay(opener(open_page, page), page, moves, strict=True)
     assert got is None, f"{name}: move {got[0]} {short(moves[got[0]])} -> {got[1].detail}"
 
 
@@ -423,5 +487,5 @@ def test_known_sequences_do_not_crash(open_page, name: str) -> None:
 def test_replay_from_env(open_page) -> None:
     spec = json.loads(os.environ["MOE_LAB_WALK_REPLAY"])
     page, moves = spec["page"], spec["moves"]
-    got = replay(lambda: open_page(None if page == "app.py" else page), page, moves)
+    got = replay(opener(open_page, page), page, moves)
     assert got is None, f"move {got[0]} {short(moves[got[0]])} -> {got[1].detail}"
