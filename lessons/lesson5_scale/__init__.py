@@ -34,6 +34,7 @@ from lessons.lesson5_scale.calc import (
     run_ep_demo_process,
     train_specialisation,
 )
+from lessons.lesson5_scale.hero import render_hero
 from moe_core.model_cards import MODEL_CARDS, comparison_rows
 
 RANKS, EXPERTS, GPU_COUNTS = (1, 2, 4, 8), (8, 16, 32, 64), (1, 2, 4, 8, 16, 32, 64)
@@ -325,3 +326,6 @@ def _paste_config() -> None:
     st.caption(f"Read as {md_escape(pc.model_type)}: {charts.parameter_caption(pc.total, pc.active)}, "
                f"{human_flops(pc.flops_per_token)} per token, {pc.num_moe_layers} of {pc.num_layers} "
                "layers are MoE layers.")
+
+
+__all__ = ["render_body", "render_hero"]

@@ -215,7 +215,8 @@ def memory_per_gpu(config: Mapping[str, Any], gpus: int, fmt: str, seqs_per_gpu:
 
 
 def experts_touched(num_experts: int, top_k: int, batch_tokens: int) -> float:
-    """Expected distinct experts a batch uses per layer, if choices were uniform: E(1 - (1 - k/E)^B)."""
+    """Expected distinct experts a batch of T tokens uses per layer, if choices were uniform:
+    E(1 - (1 - k/E)^T)."""
     return num_experts * (1 - (1 - top_k / num_experts) ** batch_tokens)
 
 

@@ -163,3 +163,26 @@ def flops_vs_memory(points: Sequence[Mapping[str, float | str]], highlight: str 
 def parameter_caption(total: float, active: float) -> str:
     """"46.7B total, 12.9B active (28%)" for captions under tables."""
     return f"{human_count(total)} total, {human_count(active)} active ({active / total:.0%})"
+
+
+def experts_touched_curve(num_experts: int, top_k: int, batches: Sequence[int], touched: Sequence[float],
+                          current: int, *, title: str | None = None) -> go.Figure:  # fmt: skip
+    """Expected experts a batch touches per layer against batch size (log x), the learner's batch
+    marked: memory must hold every expert a batch may touch, compute only the k per token."""
+    line = trace("scatter", x=list(batches), y=list(touched), mode="lines", name="experts touched",
+                 line={"color": OKABE_ITO["blue"], "width": 3},
+                 hovertemplate="batch of %{x} tokens: %{y:.1f} experts touched<extra></extra>")  # fmt: skip
+    index = list(batches).index(current)
+    mark = trace("scatter", x=[current], y=[touched[index]], mode="markers+text", name="your batch",
+                 marker={"color": OKABE_ITO["vermillion"], "size": 12}, text=[f"{touched[index]:.0f}"],
+                 textposition="top left", hoverinfo="skip")  # fmt: skip
+    fig = go.Figure([line, mark])
+    style(fig, title=title, height=300)
+    fig.update_layout(
+        xaxis={"type": "log", "title": {"text": "tokens in the batch"}},
+        yaxis={"range": [0, num_experts * 1.08], "title": {"text": f"experts touched (of {num_experts})"}},
+        showlegend=False,
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": top_k, "y1": top_k,
+                 "line": {"color": GREY, "dash": "dot"}}],
+    )  # fmt: skip
+    return fig

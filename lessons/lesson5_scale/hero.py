@@ -1,0 +1,53 @@
+"""Lesson 5's first screen: a real model's stored versus used parameters, and what a batch touches.
+
+The misconception it answers: "only the active experts need memory". Per token an MoE computes
+with k experts, but a batch of tokens touches nearly all of them, so every expert's weights must be
+in memory to serve it. Sizes come from `moe_core.params.count_params` on each model's config.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lessons.course.charts import show_chart
+from lessons.course.url_state import url_choice, url_number, write_url
+from lessons.lesson5_scale import figures as charts
+from lessons.lesson5_scale.calc import experts_touched
+from moe_core.model_cards import MODEL_CARDS
+from moe_core.params import count_params
+
+MODELS = tuple(MODEL_CARDS)
+DEFAULT_MODEL = "deepseek-ai/DeepSeek-V3" if "deepseek-ai/DeepSeek-V3" in MODEL_CARDS else MODELS[0]
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+BYTES_BF16 = 2
+
+
+@st.fragment
+def render_hero() -> None:
+    if "scale_hero_model" not in st.session_state:
+        st.session_state["scale_hero_model"] = url_choice("scale_hero_model", DEFAULT_MODEL, MODELS).value
+    if "scale_hero_batch" not in st.session_state:
+        raw = int(url_number("scale_hero_batch", 1, 1, BATCHES[-1]).value)
+        st.session_state["scale_hero_batch"] = min(BATCHES, key=lambda b: abs(b - raw))
+    with st.container(border=True):
+        st.markdown("**A real MoE in memory and in compute.** Pick a model and a batch size.")
+        left, right = st.columns([3, 2])
+        model = left.selectbox("Model", MODELS, key="scale_hero_model")
+        batch = right.select_slider("Tokens in a batch", BATCHES, key="scale_hero_batch")
+        pc = count_params(MODEL_CARDS[model].config)
+        touched = [experts_touched(pc.num_experts, pc.top_k, b) for b in BATCHES]
+        now = touched[BATCHES.index(batch)]
+        fig = charts.experts_touched_curve(pc.num_experts, pc.top_k, BATCHES, touched, batch,
+                                           title=f"{model.split('/')[-1]}: experts one layer's batch touches")
+        show_chart(fig, key="scale_hero_chart",
+                   summary=f"With {batch:,} tokens, about {now:.0f} of {pc.num_experts} routed experts per "
+                           f"layer are used at least once (each token uses {pc.top_k}), if the router "
+                           "spread tokens evenly.")  # fmt: skip
+        st.markdown(
+            f"Stored: **{pc.total / 1e9:,.1f}B parameters** ({pc.total * BYTES_BF16 / 1e9:,.0f} GB in BF16). "
+            f"Used per token: **{pc.active / 1e9:,.1f}B** ({pc.active / pc.total:.0%}). A batch of "
+            f"{batch:,} tokens reaches about {now / pc.num_experts:.0%} of the experts, so all "
+            f"{pc.total * BYTES_BF16 / 1e9:,.0f} GB must be in memory even though each token computes "
+            f"with {pc.active / 1e9:,.1f}B."
+        )
+        write_url(scale_hero_model=model, scale_hero_batch=batch)
