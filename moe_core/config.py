@@ -50,6 +50,7 @@ class MoEConfig:
     topk_before_scoring = False
     sparsemixer_jitter_eps = 0.01
     router_bias = False
+    router_fp32 = False
     apply_router_weight_on_input = False
     expert_capacity = None
     hidden_act = "silu"
@@ -166,6 +167,7 @@ class FamilyMoEConfig(MoEConfig):
     topk_before_scoring: bool = False  # top-k on logits, then softmax over the K (GPT-OSS, Granite)
     sparsemixer_jitter_eps: float = 0.01  # PhiMoE's router_jitter_noise: sparsemixer's mask threshold
     router_bias: bool = False  # the gate nn.Linear has a bias (GPT-OSS, Switch's router_bias)
+    router_fp32: bool = False  # gate matmul in float32 whatever the weights' dtype (DeepSeek, Switch)
     apply_router_weight_on_input: bool = False  # scale the expert *input* by the weight (Llama-4)
     expert_capacity: int | None = None  # fixed slots per expert per sequence (Switch Transformers)
     # --- expert options ---

@@ -118,6 +118,11 @@ def moe_experts(
         return experts_loop(hidden_states, w1, w2, topk_weights, topk_ids)
     if backend == "torch":
         return experts_sorted(hidden_states, w1, w2, topk_weights, topk_ids)
+    return _triton_path(hidden_states, w1, w2, topk_weights, topk_ids, tiles, None if plain else options)
+
+
+def _triton_path(hidden_states, w1, w2, topk_weights, topk_ids, tiles, options):
+    """The grouped-GEMM kernel: fused SwiGLU (options None) or the general chain of two GEMMs."""
     if hidden_states.dtype == torch.float64:
         raise ValueError(
             "backend='triton' computes in fp32 tensor-core GEMMs and does not take float64 inputs; "
@@ -131,20 +136,22 @@ def moe_experts(
         )
     # Autotuning times the fused SwiGLU kernel, so it tunes only that case; other experts take defaults.
     autotune = os.environ.get("MOE_CORE_AUTOTUNE", "1") != "0"
-    if tiles is None and plain and not triton_interpreted() and autotune:
+    if tiles is None and options is None and not triton_interpreted() and autotune:
         tiles = triton_moe.tuned_tiles(hidden_states, w1, w2, topk_weights, topk_ids.long())
     tiles = tiles or default_tiles(hidden_states.shape[0], triton_interpreted())
+    w1_bias, w2_bias = (options[1], options[2]) if options else (None, None)
     tensors = (hidden_states.contiguous(), w1, w2, w1_bias, w2_bias)
     if triton_interpreted() and hidden_states.dtype == torch.bfloat16:
         # NOTE: Triton's interpreter runs tl.dot through numpy, which has no bf16: it returned values
         # near 1e10, silently. Compute in fp32 (autograd casts the gradients back) and round once.
         tensors = tuple(None if t is None else t.float() for t in tensors)
     x, w1_, w2_, b1, b2 = tensors
-    if plain:
+    if options is None:
         out = triton_moe.triton_experts(x, w1_, w2_, topk_weights, topk_ids.long(), tiles)
     else:
+        act, _, _, weight_on_input = options
         out = triton_moe.triton_experts_general(
-            x, w1_, w2_, topk_weights, topk_ids.long(), act, b1, b2, apply_router_weight_on_input, tiles
+            x, w1_, w2_, topk_weights, topk_ids.long(), act, b1, b2, weight_on_input, tiles
         )
     return out.to(hidden_states.dtype)
 

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from moe_core.config import MoEConfig
@@ -240,7 +241,11 @@ class TopKRouter(nn.Module):
 
     def forward(self, hidden_states_TD: torch.Tensor, generator: torch.Generator | None = None) -> Routing:
         cfg = self.config
-        router_logits_TE = self.gate(hidden_states_TD)
+        if cfg.router_fp32:  # NOTE: transformers' DeepSeek/GLM/Switch routers compute the logits in fp32
+            bias = None if self.gate.bias is None else self.gate.bias.float()
+            router_logits_TE = F.linear(hidden_states_TD.float(), self.gate.weight.float(), bias)
+        else:
+            router_logits_TE = self.gate(hidden_states_TD)
         if cfg.routing == "expert_choice":
             raise ValueError(
                 "expert_choice routing gives per-expert token lists; call router.expert_choice()"

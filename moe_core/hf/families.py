@@ -165,7 +165,7 @@ def _deepseek_like(cfg, backend, *, v3: bool):
         num_shared_experts=n_shared, routing="sigmoid_bias" if v3 else "softmax_topk",
         # transformers 5.23's DeepseekV2TopkRouter ignores norm_topk_prob: never renormalised.
         renormalize=bool(_get(cfg, "norm_topk_prob", default=True)) if v3 else False,
-        routed_scaling_factor=float(_get(cfg, "routed_scaling_factor", default=1.0)),
+        routed_scaling_factor=float(_get(cfg, "routed_scaling_factor", default=1.0)), router_fp32=True,
         hidden_act=_act(_get(cfg, "hidden_act", default="silu")), backend=backend, **groups,
     )  # fmt: skip
     router = ("gate.weight", "gate.e_score_correction_bias") if v3 else ("gate.weight",)
@@ -288,7 +288,7 @@ def switch_transformers(cfg, backend):
     config = FamilyMoEConfig(
         hidden_size=_get(cfg, "d_model"), intermediate_size=_get(cfg, "d_ff"), num_experts=num_experts,
         top_k=1, renormalize=False, expert_capacity=_get(cfg, "expert_capacity"), router_bias=bias,
-        is_act_and_mul=False,
+        is_act_and_mul=False, router_fp32=_get(cfg, "router_dtype", default="float32") == "float32",
         hidden_act=_act(_get(cfg, "dense_act_fn", default="relu")), backend=backend,
     )  # fmt: skip
     experts = tuple(f"experts.expert_{e}.{w}.weight" for e in range(num_experts) for w in ("wi", "wo"))

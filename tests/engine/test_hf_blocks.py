@@ -176,3 +176,20 @@ def test_phimoe_sparsemixer_refuses_training_mode():
     block = load_block(_config_dict(config), hf.state_dict()).train()
     with pytest.raises(ValueError, match="eval mode"):
         block(torch.randn(3, D))
+
+
+def test_deepseek_router_runs_in_fp32_for_bf16_weights_as_transformers_does():
+    config, hf, router_attr, read_router = _hf_block("deepseek_v3")
+    hf = hf.to(torch.bfloat16)
+    hf.gate.e_score_correction_bias.data = hf.gate.e_score_correction_bias.float()
+    ours = load_block(_config_dict(config), hf.state_dict())
+    assert ours.experts.w1.dtype == torch.bfloat16
+    x = torch.randn(B, T, D, generator=torch.Generator().manual_seed(5)).to(torch.bfloat16)
+    hf_out, hf_logits, hf_ids = _run_hf(hf, router_attr, read_router, x)
+    out = ours(x)
+    assert out.router_logits.dtype == torch.float32
+    # Same fp32 matmul of the same bf16 values: the logits, hence the choices, are identical.
+    torch.testing.assert_close(out.router_logits, hf_logits, rtol=0, atol=0)
+    assert torch.equal(out.topk_ids.sort(dim=-1).values, hf_ids.sort(dim=-1).values)
+    # bf16 experts: rounding differs between transformers' loop and moe_core's sorted segments.
+    torch.testing.assert_close(out.hidden_states.reshape(-1, D).float(), hf_out.float(), rtol=3e-2, atol=3e-2)
