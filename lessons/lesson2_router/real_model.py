@@ -22,11 +22,14 @@ from lessons.course.lm_view import (
     passage_summary,
     route_text,
 )
+from lessons.course.predict import predict, reveal
 from lessons.course.url_state import url_choice, url_number, write_url
 
 HERO = "router_lm"
 OWN_TEXT = "Your own text"
 TRAINED_K = 2  # the shipped model was trained with top-2 of 8 (config.json: num_experts_per_tok)
+K1_OPTIONS = ("It rises by more than 0.5 bits per token", "It rises by up to 0.5 bits per token",
+              "It stays the same", "It falls")  # fmt: skip
 
 
 def _init_state(passages: dict[str, str]) -> None:
@@ -79,6 +82,35 @@ def render_hero() -> None:
         st.html(passage_html(routed))
         st.caption(passage_summary(routed))
         _loss_line(text, routed.bits, int(k))
+        _k1_prediction(text, int(k))
+
+
+def k1_outcome(change_bits: float) -> str:
+    """Which of K1_OPTIONS a measured loss change (k = 1 minus k = 2, bits per token) is."""
+    if change_bits > 0.5:
+        return K1_OPTIONS[0]
+    if change_bits > 0.005:
+        return K1_OPTIONS[1]
+    return K1_OPTIONS[2] if change_bits >= -0.005 else K1_OPTIONS[3]
+
+
+def _k1_prediction(text: str, k: int) -> None:
+    """Predict, then try: what routing each token to one expert instead of two does to the loss."""
+    if k == 1:
+        st.session_state["router_lm_tried_k1"] = True
+    predict(2, "k1_loss", "The model was trained sending each token to 2 experts. If each token "
+            "goes to only its best expert (k = 1), what happens to the next-token loss on this "
+            "passage? Then move the slider to 1.", K1_OPTIONS)  # fmt: skip
+    if not st.session_state.get("router_lm_tried_k1"):
+        return
+    one, two = route_text(text, top_k=1).bits, route_text(text, top_k=TRAINED_K).bits
+    if one is None or two is None:
+        return
+    reveal(2, "k1_loss", k1_outcome(one - two),
+           f"On this passage the loss went from {two:.2f} to {one:.2f} bits per token ({one - two:+.2f}). "
+           "Routing is part of what the model learned: its layers were trained to add two experts' "
+           "outputs, weighted; with one expert each layer's output is no longer what the next layer "
+           "was trained on. A smaller k saves compute only if the model was trained for it.")  # fmt: skip
 
 
 def _loss_line(text: str, bits: float | None, k: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lessons.course.charts import show_chart
+from lessons.course.predict import predict, reveal
 from lessons.course.url_state import url_choice, url_number, write_url
 from lessons.lesson5_scale import figures as charts
 from lessons.lesson5_scale.calc import experts_touched
@@ -20,6 +21,7 @@ MODELS = tuple(MODEL_CARDS)
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-V3" if "deepseek-ai/DeepSeek-V3" in MODEL_CARDS else MODELS[0]
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 BYTES_BF16 = 2
+TOUCH_OPTIONS = ("About 8: one token's worth", "About 64", "About 128, half of them", "Nearly all 256")
 
 
 @st.fragment
@@ -51,3 +53,28 @@ def render_hero() -> None:
             f"with {pc.active / 1e9:,.1f}B."
         )
         write_url(scale_hero_model=model, scale_hero_batch=batch)
+        _touch_prediction()
+
+
+def touched_outcome(touched: float) -> str:
+    """Which of TOUCH_OPTIONS an expected count of touched experts (of 256) is closest to."""
+    centres = (8, 64, 128, 256)
+    return TOUCH_OPTIONS[min(range(4), key=lambda i: abs(centres[i] - touched))]
+
+
+def _touch_prediction() -> None:
+    """Predict, then try: how many of DeepSeek-V3's 256 experts a batch of 256 tokens touches."""
+    predict(5, "batch_touches", "DeepSeek-V3 sends each token to 8 of its 256 routed experts. In a "
+            "batch of 256 tokens, how many experts of one layer get at least one token? Then pick "
+            "DeepSeek-V3 and a batch of 256 above.", TOUCH_OPTIONS)  # fmt: skip
+    state = st.session_state
+    if state.get("scale_hero_model") == DEFAULT_MODEL and state.get("scale_hero_batch") == 256:
+        state["scale_hero_tried"] = True
+    if not st.session_state.get("scale_hero_tried"):
+        return
+    pc = count_params(MODEL_CARDS[DEFAULT_MODEL].config)
+    touched = experts_touched(pc.num_experts, pc.top_k, 256)
+    reveal(5, "batch_touches", touched_outcome(touched),
+           f"About {touched:.0f} of {pc.num_experts}, if the router spreads tokens evenly (and still "
+           "most of them when it does not). Each token computes with 8 experts, but to serve a "
+           "batch every expert's weights must be in memory: an MoE saves compute, not memory.")  # fmt: skip

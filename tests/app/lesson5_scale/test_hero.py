@@ -42,3 +42,14 @@ def test_another_model_and_a_bad_link_value(open_page) -> None:
     at.selectbox(key="scale_hero_model").set_value("mistralai/Mixtral-8x7B-v0.1").run()
     line = hero_line(at)
     assert "Stored: **46.7B parameters**" in line or "Stored: **46." in line
+
+
+def test_predict_then_try_the_batch(lesson5: AppTest) -> None:
+    lesson5.radio(key="predict_5_batch_touches_choice").set_value("About 8: one token's worth")
+    lesson5.button(key="FormSubmitter:predict_5_batch_touches-Lock in my prediction").click().run()
+    assert not lesson5.exception
+    assert not lesson5.info and not lesson5.success  # nothing revealed before the experiment
+    lesson5.select_slider(key="scale_hero_batch").set_value(256).run()
+    revealed = [i.value for i in lesson5.info]
+    # 256 experts, top-8, 256 tokens: 256 * (1 - (1 - 8/256)**256) = 255.9, "nearly all".
+    assert any("what happened: **Nearly all 256**" in v for v in revealed), revealed
