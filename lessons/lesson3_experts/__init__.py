@@ -195,7 +195,7 @@ def dispatch_panel() -> None:
             sorted_slots.tolist(),
             labels,
             num_experts,
-            title=f"{ids.numel()} slots of {len(words)} tokens, sorted by expert (T is set at the top)",
+            title=f"{ids.numel()} slots of {len(words)} tokens, by expert",
         )
         n_e = counts.tolist()
         busiest = max(range(num_experts), key=n_e.__getitem__)
@@ -227,7 +227,7 @@ def blocks_panel() -> None:
         _notices("experts_block")
         d, ids, labels = _dispatch()
         n, n_pad = d.num_slots, d.num_padded_rows
-        title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows, each labelled with its expert"
+        title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows"
         fig = charts.block_grid(
             d.sorted_slot_ids.tolist(),
             d.block_expert_ids.tolist(),
@@ -278,7 +278,7 @@ def tiles_panel() -> None:
         d, _, _ = _dispatch()
         num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
         valid = _valid_rows(d).tolist()
-        title = "Launch grid: one program per tile, numbered as the kernel does"
+        title = "Launch grid: one program per tile"
         fig = charts.launch_grid(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, GROUP_M,
                                  _num_experts(), title=title)  # fmt: skip
         busy = int((d.tokens_per_expert > 0).sum())
@@ -309,7 +309,7 @@ def _gemm_diagram(d: Dispatch, valid: list[int], width: int, block_n: int) -> No
     _notices("experts_program")
     pid_m, pid_n = (int(i[0]) for i in np.nonzero(pids == pid))
     expert = int(d.block_expert_ids[pid_m])
-    title = f"What program {pid} computes: one tile of C = A · W"
+    title = f"Program {pid}: one tile of C = A · W"
     fig = charts.gemm_tiles(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, INNER, BLOCK_K,
                             pid_m, pid_n, title=title)  # fmt: skip
     first, last = pid_n * block_n, min(width, (pid_n + 1) * block_n) - 1

@@ -17,7 +17,6 @@ import plotly.graph_objects as go
 
 from lessons.course.figures import (  # styled_layout: one-call figures, see there
     GREY,
-    LEGEND_RIGHT,
     TEXT,
     color,
     hline,
@@ -69,9 +68,9 @@ def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], 
                           "%{customdata[2]}<extra></extra>",
         ))  # fmt: skip
     layout = styled_layout(
-        title, 330, legend={"y": -0.25, "yanchor": "top", "x": 0.0},  # below: the title is on top
+        title, 330, legend={"y": -0.12, "yanchor": "top", "x": 0.0},  # below: the title is on top
         yaxis={"tickvals": [1, 0], "ticktext": ["token order", "sorted by expert"], "range": [-0.3, 1.3]},
-        xaxis={"title": {"text": "slot position"}, "zeroline": False},
+        xaxis={"zeroline": False},  # no axis title: the legend sits below, and the rows say what x is
     )  # fmt: skip
     return unchecked_figure(traces, layout)
 
@@ -194,7 +193,7 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     note = {"text": f"capacity C = {capacity}", "xref": "paper", "x": 1, "y": capacity, "xanchor": "right",
             "yanchor": "bottom", "showarrow": False}  # fmt: skip
     layout = styled_layout(title, 320, barmode="stack", shapes=[hline(capacity, TEXT)], annotations=[note],
-                           legend=LEGEND_RIGHT,
+                           legend={"y": -0.12, "yanchor": "top", "x": 0.0},  # below: titles are long
                            yaxis={"title": {"text": "routed slots"}, "rangemode": "tozero"})  # fmt: skip
     return unchecked_figure(bars, layout)
 
@@ -248,6 +247,7 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
     row_of_slot[rows[real]] = np.flatnonzero(real)
     # The slots are spread over the kernel rows' width, so the lines show the sort, not a squeeze.
     spread = (np.arange(n) + 0.5) * max(rows.size, 1) / max(n, 1) - 0.5
+    size = float(np.clip(600 / max(rows.size, 1), 4, 8))  # smaller markers when rows crowd
     traces: list[dict] = []
     for e in range(num_experts):
         slots = np.flatnonzero(expert_of_slot == e)
@@ -264,7 +264,7 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
         traces.append(trace(
             "scatter", x=np.concatenate([spread[slots], row_of_slot[slots]]).tolist(),
             y=[1.0] * slots.size + [0.0] * slots.size, mode="markers", name=f"E{e}",
-            marker={"color": color(e), "size": 8, "line": {"color": TEXT, "width": 0.5}},
+            marker={"color": color(e), "size": size, "line": {"color": TEXT, "width": 0.5}},
             customdata=custom + custom,
             hovertemplate=f"expert E{e}<br>%{{customdata[0]}}<br>slot %{{customdata[1]}} → kernel row "
                           "%{customdata[2]}<extra></extra>",
@@ -272,7 +272,7 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
     pad = np.flatnonzero(~real)
     if pad.size:
         traces.append(trace("scatter", x=pad.tolist(), y=[0.0] * pad.size, mode="markers", name="padding",
-                            marker={"color": PAD_COLOR, "size": 8, "symbol": "x-thin",
+                            marker={"color": PAD_COLOR, "size": size, "symbol": "x-thin",
                                     "line": {"color": GREY, "width": 1.5}},
                             hovertemplate="kernel row %{x}: padding (masked)<extra></extra>"))  # fmt: skip
     shapes = [{"type": "rect", "x0": b * block_size - 0.5, "x1": (b + 1) * block_size - 0.5, "y0": -0.2,
@@ -285,7 +285,7 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
         title, 300, shapes=shapes, annotations=notes, showlegend=False,
         yaxis={"tickvals": [1, 0], "ticktext": ["token order", "kernel rows"], "range": [-0.45, 1.2],
                "fixedrange": True},
-        xaxis={"title": {"text": f"kernel row (M-blocks of B = {block_size} rows, labelled by expert)"},
+        xaxis={"title": {"text": f"kernel row (blocks of B = {block_size})"},
                "zeroline": False, "fixedrange": True},
     )  # fmt: skip
     return unchecked_figure(traces, layout)
@@ -331,16 +331,12 @@ def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
                                line=TEXT if n == pid_n else GREY, width=1 if n == pid_n else 0.5,
                                opacity=0.8 if n == pid_n else 0.15))  # fmt: skip
     notes = [
-        note(a0 + w_a / 2, -0.15, f"A: token rows,<br>sorted + padded<br>[{num_m * block_size} × {inner}]",
-             yanchor="top"),
-        note(w_c / 2, h + gap + h_b + 0.05, f"W of expert E{expert} (1 of the stacked experts)<br>"
-             f"[{inner} × {out_cols}]", yanchor="bottom"),
-        note(w_c + 0.2, h - (pid_m + 0.5) * dm, f"tile ({pid_m}, {pid_n})<br>{block_size} × {block_n}",
-             xanchor="left"),
-        note(a0 - 0.2, h - (pid_m + 0.5) * dm, f"M-block {pid_m}<br>→ E{expert}", xanchor="right"),
-        note(w_c / 2, -0.15, f"C = A · W: output rows<br>[{num_m * block_size} × {out_cols}]", yanchor="top"),
-        note(a0 + w_a / 2, h + 0.05, f"{num_k} k-step{'s' if num_k > 1 else ''} of {block_k}",
-             yanchor="bottom"),
+        note(a0 + w_a / 2, -0.15, f"A: token rows<br>[{num_m * block_size} × {inner}]", yanchor="top"),
+        note(w_c / 2, h + gap + h_b + 0.05, f"W of E{expert}<br>[{inner} × {out_cols}]", yanchor="bottom"),
+        note(w_c + 0.2, h - (pid_m + 0.5) * dm, f"tile<br>({pid_m}, {pid_n})", xanchor="left"),
+        note(a0 - 0.2, h - (pid_m + 0.5) * dm, f"pid_m<br>{pid_m}", xanchor="right"),
+        note(w_c / 2, -0.15, f"C = A · W<br>[{num_m * block_size} × {out_cols}]", yanchor="top"),
+        note(a0 + w_a / 2, h + 0.05, f"{num_k} k-step{'s' if num_k > 1 else ''}", yanchor="bottom"),
     ]  # fmt: skip
     hidden = {"visible": False, "fixedrange": True}
     layout = styled_layout(

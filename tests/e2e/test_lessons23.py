@@ -9,13 +9,16 @@ survive it: a full page reload would wipe it.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.app.lesson2_router.test_lesson2 import decode_plotly
-from tests.e2e.conftest import AppServer, assert_no_exception, screenshot, wait_for_app_idle
+from tests.e2e.conftest import AppServer, assert_no_exception, screenshot, start_app, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
 FIRST_LOAD_MS = 120_000  # the first visit loads torch and the model; a busy 2-core machine is slow
 
 
@@ -82,8 +85,8 @@ def test_capacity_slider_and_benchmark_in_lesson3(page, app_server: AppServer) -
     assert_no_exception(page)
     page.evaluate("window.__no_reload = 'still here'")
     before = chart_data(page, "experts_capacity_chart")
-    # CF: 1.0 -> 0.5 (ten steps of 0.05): more slots overflow.
-    press_slider(page, "capacity factor CF", 10, "experts_capacity_chart", key="ArrowLeft")
+    # CF: 2.0 -> 1.0 (twenty steps of 0.05): more slots overflow.
+    press_slider(page, "capacity factor CF", 20, "experts_capacity_chart", key="ArrowLeft")
     after = chart_data(page, "experts_capacity_chart")
     assert sum(after[1]["y"]) > sum(before[1]["y"])  # dropped slots
     assert page.evaluate("window.__no_reload") == "still here"
@@ -102,3 +105,78 @@ def test_capacity_slider_and_benchmark_in_lesson3(page, app_server: AppServer) -
     assert "Finished: 3 of 3" in page.locator('[data-testid="stMain"]').text_content()
     assert_no_exception(page)
     screenshot(page, "lesson3_after_benchmark")
+
+
+def kernel_rows(data: list) -> int:
+    """Real slots on the hero's bottom row (y = 0, the kernel's rows), padding left out."""
+    slots = [t for t in data if t.get("mode") == "markers" and t.get("name") != "padding"]
+    return sum(1 for t in slots for y in t["y"] if y == 0.0)
+
+
+def visible_in_first_screen(page, locator) -> bool:
+    box = locator.bounding_box()
+    view = page.viewport_size
+    if box is None or box["width"] == 0:
+        return False
+    return box["y"] >= 0 and box["y"] + box["height"] <= view["height"]
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (390, 844)], ids=["desktop", "phone"])
+def test_lesson3_opens_with_the_live_dispatch_and_its_slider(browser, app_server: AppServer, size) -> None:
+    """Issue 17's first-screen bar: a live chart and a control that moves it, before any scrolling."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    try:
+        open_lesson(page, f"{app_server.url}/Experts_and_Sparse_Compute")
+        chart = page.locator(".st-key-experts_hero_chart .js-plotly-plot")
+        slider = page.locator('[data-testid="stSlider"]').filter(
+            has=page.get_by_text("tokens in the batch T", exact=True))
+        chart.wait_for()
+        assert visible_in_first_screen(page, slider)
+        if size[0] >= 1000:  # desktop: the whole chart; a phone shows its top half, then scrolls
+            assert visible_in_first_screen(page, chart)
+        before = chart_data(page, "experts_hero_chart")
+        press_slider(page, "tokens in the batch T", 2, "experts_hero_chart")  # T: 16 -> 24
+        assert (kernel_rows(before), kernel_rows(chart_data(page, "experts_hero_chart"))) == (32, 48)  # 2T
+        assert_no_exception(page)
+        screenshot(page, f"lesson3_first_screen_{size[0]}", full_page=False)
+    finally:
+        context.close()
+
+
+SITECUSTOMIZE = """# A library that imports Triton before the app imports moe_core, with the interpreter off:
+# building any torch.optim optimizer imports torch._dynamo, which imports triton.
+import torch
+torch.optim.Adam(torch.nn.Linear(2, 2).parameters())
+"""
+
+
+def test_triton_row_runs_even_when_triton_was_imported_first(browser, tmp_path, monkeypatch) -> None:
+    """Issue 18, item 3: the benchmark's Triton row ran (interpreter) although the server imported
+    Triton in compiled mode before moe_core existed, and nobody set TRITON_INTERPRET."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the kernel is compiled: the interpreter's ordering does not arise")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # as a learner's server starts
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    path = os.pathsep.join([str(hook), str(REPO), os.environ.get("PYTHONPATH", "")])
+    server = start_app(f"sqlite:///{tmp_path / 'progress.db'}", tmp_path, env={"PYTHONPATH": path})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        small = "experts_bench_tokens=16&experts_bench_k=1"  # the interpreter's run stays short
+        open_lesson(page, f"{server.url}/Experts_and_Sparse_Compute?{small}")
+        page.locator(".st-key-experts_bench_run").get_by_role("button", name="Run the benchmark").click()
+        wait_for_app_idle(page, timeout_ms=120_000)
+        main = page.locator('[data-testid="stMain"]').text_content()
+        assert "before moe_core could turn on" not in main, "the Triton row did not run"
+        table = page.locator('[data-testid="stTable"]').inner_text()
+        assert "Triton kernel" in table and "Triton interpreter" in table  # the row that ran, and how
+        assert "matches the torch path" in main
+        assert_no_exception(page)
+    finally:
+        context.close()
+        server.stop()
