@@ -71,9 +71,12 @@ def load_block(
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ValueError(f"{name}: expected shape {tuple(expected[name].shape)} from the config, "
                              f"got {tuple(tensor.shape)}")
-    dtype = next(iter(converted.values())).dtype
+    dtype = converted["router.gate.weight"].dtype
     block.to(dtype)
-    block.load_state_dict({k: v.to(expected[k].dtype if k == "router.expert_bias" else dtype)
+    # NOTE: the score-correction bias stays float32 in bf16 checkpoints, as transformers keeps it:
+    # it decides near-ties between experts' scores.
+    block.router.expert_bias = block.router.expert_bias.float()
+    block.load_state_dict({k: v.to(torch.float32 if k == "router.expert_bias" else dtype)
                            for k, v in converted.items()})
     return block.eval()
 

@@ -183,7 +183,8 @@ def test_deepseek_router_runs_in_fp32_for_bf16_weights_as_transformers_does():
     hf = hf.to(torch.bfloat16)
     hf.gate.e_score_correction_bias.data = hf.gate.e_score_correction_bias.float()
     ours = load_block(_config_dict(config), hf.state_dict())
-    assert ours.experts.w1.dtype == torch.bfloat16
+    assert ours.experts.w1.dtype == torch.bfloat16 and ours.router.expert_bias.dtype == torch.float32
+    assert torch.equal(ours.router.expert_bias, hf.gate.e_score_correction_bias)
     x = torch.randn(B, T, D, generator=torch.Generator().manual_seed(5)).to(torch.bfloat16)
     hf_out, hf_logits, hf_ids = _run_hf(hf, router_attr, read_router, x)
     out = ours(x)
