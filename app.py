@@ -87,8 +87,7 @@ def _new_learner() -> None:
 
 def _name_form(key: str, button: str) -> None:
     with st.form(key, border=False):
-        raw = st.text_input("Your name (only shown, never a key to your progress)", key=f"{key}_input",
-                            max_chars=200, placeholder=DEFAULT_LEARNER)
+        raw = st.text_input("Learner name", key=f"{key}_input", max_chars=200, placeholder=DEFAULT_LEARNER)
         if st.form_submit_button(button, type="primary"):
             notices: list[str] = []
             ui.choose_learner(raw, notices)

@@ -11,7 +11,7 @@
    NAME to this browser's id, once, and makes NAME the display name; afterwards the name alone
    opens nothing. The parameter is then removed from the address.
 
-Learner-typed text is only ever drawn through `render.md_escape`.
+Learner-typed text is only ever drawn through `render.md_escape` (notices are Markdown too).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from lessons.course.identity import (
     parse_token,
 )
 from lessons.course.progress import ProgressStore, ProgressUnavailable
+from lessons.course.render import md_escape
 
 _log = logging.getLogger(__name__)
 
@@ -142,12 +143,12 @@ def _open_old_link(key: str, notices: list[str]) -> None:
     try:
         moved = get_store().claim_name(name, key)
     except ProgressUnavailable as e:
-        notices.append(f"{e} Open the same link again later to bring back what “{name}” saved.")
+        notices.append(f"{e} Open the same link again later to bring back what “{md_escape(name)}” saved.")
         _set_display_name(key, name)
         return
     _set_display_name(key, name)
     if moved:
-        notices.append(f"Welcome back! The progress saved under the name “{name}” now belongs to "
+        notices.append(f"Welcome back! The progress saved under the name “{md_escape(name)}” now belongs to "
                        "this browser. The name alone no longer opens it: to continue on another "
                        "device, use your resume link on the home page.")
 

@@ -27,7 +27,7 @@ FIRST_VISIT_MS = 180_000  # a lesson's first run imports torch and builds its li
 
 
 def _name_yourself(page, name: str) -> None:
-    page.get_by_label(re.compile("^Your name")).fill(name)
+    page.get_by_label("Learner name").fill(name)
     page.get_by_role("button", name="Start learning").click()
     wait_for_app_idle(page)
 

@@ -46,6 +46,16 @@ def test_names_are_displayed_escaped(open_page, raw: str) -> None:
     assert not re.search(r":[a-z_/]+:", body.replace("\\", "")), body  # no :material/x: shortcode
 
 
+@pytest.mark.parametrize("raw", HOSTILE[:3])
+def test_names_in_notices_are_escaped(open_page, db_path, raw: str) -> None:
+    name = normalize_learner_name(raw).name
+    ProgressStore(f"sqlite:///{db_path}").record_quiz(name, 1, 1.0)  # an old name's progress
+    at = open_page(query={"learner": raw})
+    notice = next(i.value for i in at.info if "now belongs to this browser" in i.value)
+    assert f"“{md_escape(name)}”" in notice
+    assert f"“{name}”" not in notice  # each of these names has Markdown to escape
+
+
 def test_control_and_bidi_characters_are_removed(open_page) -> None:
     at = open_page(query={"learner": "Ann\x00\x07\nLee\u202e"})
     assert "Learning as **Ann Lee**" in sidebar_text(at)
