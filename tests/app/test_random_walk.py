@@ -19,8 +19,8 @@ that led to it, and a shortened sequence that still fails (found by replaying fr
 Values mirror what a browser can send: choices are sent as the formatted option strings the
 frontend sends, text is cut at a widget's `max_chars` as the browser's input does. Number inputs
 also get out-of-range values, which a hand-written websocket message could carry.
-Knobs: MOE_LAB_WALK_MOVES (moves per walk; try 1000), MOE_LAB_WALK_SEEDS ("0,1"),
-MOE_LAB_WALK_SHRINK (replays spent shortening a failure; 0 = off).
+Knobs: MOE_LAB_WALK_MOVES (moves per walk; try 1000, with `--timeout 0` and under `nice`),
+MOE_LAB_WALK_SEEDS ("0,1"), MOE_LAB_WALK_SHRINK (replays spent shortening a failure; 0 = off).
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ from streamlit.testing.v1.util import patch_config_options
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "app.py").exists())
 PAGES = ["app.py", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pages").glob("*.py"))]
 SEEDS = [int(s) for s in os.environ.get("MOE_LAB_WALK_SEEDS", "0,1").split(",") if s.strip()]
-MOVES = int(os.environ.get("MOE_LAB_WALK_MOVES", "0")) or None  # None: DEFAULT_MOVES per page
-DEFAULT_MOVES = 60  # x 7 pages x 2 seeds stays under ~2 minutes on the 2-core box
+MOVES = int(os.environ.get("MOE_LAB_WALK_MOVES", "0")) or None  # None: the defaults below
+# Default moves per walk, so 7 pages x 2 seeds take about 2 minutes on the 2-core box (idle).
+# Lesson 5 gets fewer: each new setting of its parallel panel starts real processes (~3 s).
+DEFAULT_MOVES, FEWER_MOVES = 50, {"5_MoE_at_Scale": 12}
 SHRINK = int(os.environ.get("MOE_LAB_WALK_SHRINK", "25"))
+RUN_TIMEOUT_S = 180  # one run: Lesson 5 starts real processes; a loaded 2-core box took > 60 s
 
 # Widget kinds the walk drives (at.button includes form submit buttons).
 KINDS = ("slider", "select_slider", "number_input", "text_input", "text_area", "selectbox", "radio",
@@ -251,6 +254,7 @@ def opener(open_page, page: str) -> Callable[[], AppTest]:
 
     def open_app() -> AppTest:
         at = open_page(None if page == "app.py" else page)
+        at.default_timeout = max(at.default_timeout, RUN_TIMEOUT_S)
         at._walk_drawn = at._tree
         return at
 
@@ -454,7 +458,7 @@ def _full_details():
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).stem)
 def test_random_walk_never_crashes(open_page, page: str, seed: int) -> None:
-    walk(open_page, page, seed, MOVES or DEFAULT_MOVES)
+    walk(open_page, page, seed, MOVES or FEWER_MOVES.get(Path(page).stem, DEFAULT_MOVES))
 
 
 # Sequences the walks found, replayed exactly so each stays fixed (issue 18).

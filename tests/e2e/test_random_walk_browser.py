@@ -113,7 +113,8 @@ def describe(el) -> str:
     text = el.evaluate("""e => e.getAttribute('aria-label')
         || e.querySelector('input')?.getAttribute('aria-label')
         || e.closest('[data-testid^="st"]:not([data-testid^="stBase"])')
-             ?.querySelector('[data-testid="stWidgetLabel"]')?.innerText || e.innerText || e.textContent || ''""")
+             ?.querySelector('[data-testid="stWidgetLabel"]')?.innerText
+        || e.innerText || e.textContent || ''""")
     return " ".join(str(text).split())[:60]
 
 
