@@ -12,7 +12,7 @@ Three recipes, all starting from raw logits `router_logits [T, E]` of a linear g
   softmax or sigmoid scores, a selection-only score-correction bias, group-limited top-k
   (`n_group`, `topk_group`: DeepSeek-V2 §2.1.2 of https://arxiv.org/abs/2405.04434, DeepSeek-V3),
   top-k before or after the softmax, Lp renormalisation (DBRX), `routed_scaling_factor`.
-* `sparsemixer_topk` — PhiMoE's SparseMixer (https://arxiv.org/abs/2409.12136), eval mode: two
+* `sparsemixer_topk` — PhiMoE's SparseMixer (v2 in GRIN, https://arxiv.org/abs/2409.12136), eval mode: two
   argmax picks, each weighted by a softmax over the experts within a relative threshold of it.
 * `expert_choice` — Zhou et al. 2022 (https://arxiv.org/abs/2202.09368): experts pick their top-C
   tokens instead, so loads are equal by construction and a token may get 0..E experts.
