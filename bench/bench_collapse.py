@@ -42,6 +42,7 @@ from lessons.lesson4_balancing.sweep import (  # noqa: E402
     row_of,
     sweep_table,
 )
+from moe_core.collapse_verdict import VERDICTS, judge  # noqa: E402
 from moe_core.train import BALANCE_MODES, Progress, TrainConfig, is_balanced, is_collapsed, train  # noqa: E402
 
 POLL_S = 0.3  # as lessons/lesson4_balancing/__init__.py
@@ -105,12 +106,14 @@ def timing_table(repeat: int) -> None:
 
 
 def sweep(seeds: int, extra: dict[str, dict]) -> None:
-    """Issue 6's bars per setting; the loss ratio is the mean final loss over the collapsed run's."""
+    """Issue 6's bars per setting (held-out load after training: collapsed = max share ≥ 0.5 or half
+    dead; balanced = max share ≤ 2/E, none dead), beside the verdicts of the lesson's rule over the
+    whole run; the loss ratio is the mean final loss over the collapsed run's."""
     print(
-        "\n| setting | collapsed | balanced | max share per seed | dead experts per seed | mean final loss "
-        "| ratio to none |"
+        "\n| setting | collapsed | balanced | verdicts by the rule (moe_core.collapse_verdict) "
+        "| max share per seed | dead experts per seed | mean final loss | ratio to none |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     names = {"aux-loss": f"aux-loss α={TrainConfig.aux_coef:g} (default)"}
     settings = {names.get(mode, mode): {"balance": mode} for mode in BALANCE_MODES} | extra
     none_loss = None
@@ -120,10 +123,12 @@ def sweep(seeds: int, extra: dict[str, dict]) -> None:
         dead = " ".join(str(r.stats.dead_experts) for r in results)
         mean_loss = statistics.fmean(r.final_loss for r in results)
         none_loss = none_loss or mean_loss  # "none" comes first
+        labels = [judge(r.history.load, r.history.loss).label for r in results]
+        verdicts = ", ".join(f"{v} {labels.count(v)}" for v in VERDICTS if labels.count(v))
         print(
             f"| {name} | {sum(is_collapsed(r.stats) for r in results)}/{seeds} | "
-            f"{sum(is_balanced(r.stats) for r in results)}/{seeds} | {maxes} | {dead} | {mean_loss:.3f} "
-            f"| {mean_loss / none_loss:.2f}x |"
+            f"{sum(is_balanced(r.stats) for r in results)}/{seeds} | {verdicts} | {maxes} | {dead} "
+            f"| {mean_loss:.3f} | {mean_loss / none_loss:.2f}x |"
         )
 
 

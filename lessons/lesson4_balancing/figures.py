@@ -93,9 +93,10 @@ def load_bars(
     )
     top = max(0.3, min(1.15, max(load) * 1.2)) if num_experts else 1.0  # room for the value labels
     shapes, notes = [_hline(fair)], [_hline_label(fair, f"fair<br>1/{num_experts}")]
-    if balanced is not None:
+    if balanced is not None:  # the bound's label above its line, the fair share's below its own
         shapes.append(_hline(balanced, dash="dot"))
-        notes.append(_hline_label(balanced, "balanced<br>bound"))
+        notes.append(_hline_label(balanced, "balanced<br>bound") | {"yanchor": "bottom"})
+        notes[0]["yanchor"] = "top"
     return figure(
         [bars],
         title=title,
@@ -160,42 +161,51 @@ def _vline(step: int, text: str) -> tuple[dict, dict]:
 
 
 def _span(first: int, last: int, text: str) -> tuple[dict, dict]:
-    """A hatched band over steps first..last, labelled at its top: where the verdict rule fired."""
-    band = {
-        "type": "rect",
+    """A thick bar along the top of the plot over steps first..last, labelled under its start: where
+    the verdict rule fired. (A shaded band would grey the stacked loads it covers.)"""
+    bar = {
+        "type": "line",
+        "name": "collapse",
         "yref": "paper",
         "x0": first,
         "x1": last,
-        "y0": 0,
+        "y0": 1,
         "y1": 1,
-        "fillcolor": "rgba(0,0,0,0.12)",
-        "line": {"width": 0},
+        "line": {"color": TEXT, "width": 8},
         "layer": "above",
     }
     label = {
         "yref": "paper",
         "x": first,
-        "y": 1,
+        "y": 0.97,
         "text": text,
         "showarrow": False,
         "xanchor": "left",
-        "yanchor": "bottom",
+        "yanchor": "top",
+        "bgcolor": "rgba(255,255,255,0.85)",
         "font": {"size": 11, "color": TEXT},
     }
-    return band, label
+    return bar, label
 
 
 def _marks(
-    switch_step: int | None, switch_label: str, at_step: int | None, spans: Sequence[tuple[int, int]]
+    switch_step: int | None,
+    switch_label: str,
+    at_step: int | None,
+    spans: Sequence[tuple[int, int]],
+    x_end: int,
 ) -> tuple[list[dict], list[dict]]:
     shapes, notes = [], []
     for first, last in spans:
-        band, label = _span(first, last, "collapsed (verdict rule)")
-        shapes.append(band)
+        bar, label = _span(first, last, "collapsed")
+        shapes.append(bar)
         notes.append(label)
-    for step, text in ((switch_step, switch_label), (at_step, "replay")):
+    for step, text, name in ((switch_step, switch_label, "switch"), (at_step, "replay", "replay")):
         if step is not None:
             line, label = _vline(step, text)
+            line["name"] = name
+            if step > 0.7 * x_end:  # keep the label inside the plot
+                label["xanchor"] = "right"
             shapes.append(line)
             notes.append(label)
     return shapes, notes
@@ -236,8 +246,8 @@ def load_over_time(
         )
         for e in range(num_experts)
     ]
-    shapes, notes = _marks(switch_step, switch_label, at_step, collapse_spans)
     x_end = max(total_steps or 0, len(load_history), 1)
+    shapes, notes = _marks(switch_step, switch_label, at_step, collapse_spans, x_end)
     return _figure_with_legend(
         traces,
         title=title,
@@ -295,8 +305,8 @@ def loss_curve(
                 hovertemplate="spike at step %{x}<br>loss %{y:.3g}<extra></extra>",
             )
         )
-    shapes, notes = _marks(switch_step, "balancing on", at_step, ())
     longest = max((len(v) for v in curves.values()), default=1)
+    shapes, notes = _marks(switch_step, "balancing on", at_step, (), max(total_steps or 0, longest, 1))
     build = _figure_with_legend if len(traces) > 1 else figure
     return build(
         traces,

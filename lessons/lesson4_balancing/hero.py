@@ -11,6 +11,7 @@ mark where the rule fired.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import streamlit as st
@@ -37,6 +38,7 @@ except ModuleNotFoundError as missing:
         raise
     predict = reveal = None
 
+_log = logging.getLogger(__name__)
 QUESTION = "If you switch load balancing off, what will the expert load do?"
 OUTCOMES = {  # verdict.load -> the option it answers
     "balanced": "It stays even: every expert keeps about its fair share",
@@ -86,12 +88,13 @@ def hero_panel() -> None:
             show_chart(
                 charts.load_bars(
                     shares,
-                    title=f"Expert load at step {at} (mean of steps {max(1, at - WINDOW + 1)}–{at})",
+                    title=f"Expert load at step {at}",
                     balanced=BALANCED_SHARE / len(shares),
                     height=280,
                 ),
                 key="balance_main_bars",
-                summary=f"At step {at}: " + summarise_load(shares),
+                summary=f"At step {at} (mean of steps {max(1, at - WINDOW + 1)}–{at}): "
+                + summarise_load(shares),
                 data=load_table(shares),
             )
         run_charts(
@@ -190,7 +193,9 @@ def _untrained_bars() -> None:
     """Before the first run: the untrained router's load on held-out tokens (balanced by design)."""
     try:
         result = run(RunSpec(config(steps=0)))
-    except ValueError:
+    except Exception:  # a nicety: without it the learner still has Train and the form
+        _log.exception("the untrained model's load could not be computed")
+        st.info("Press **Train** to train the model; the charts update while it trains.")
         return
     load = result.stats.load
     show_chart(

@@ -1,8 +1,9 @@
 """Lesson 4 in a real browser: watch a run train and stop it; then no balancing kills experts and
 the loss-free bias keeps them all alive, read from the page as a learner reads it.
 
-Screenshots (tests/e2e/artifacts/): lesson4_live (mid-run), lesson4_collapsed, lesson4_balanced,
-each of the training panel, plus a full page of the balanced run.
+Screenshots (tests/e2e/artifacts/): lesson4_first_screen (1400x900 before and after a run),
+lesson4_phone (390x844), lesson4_live (mid-run), lesson4_collapsed, lesson4_balanced, each of the
+training panel, plus a full page of the balanced run.
 """
 
 from __future__ import annotations
@@ -107,3 +108,34 @@ def test_no_balancing_kills_experts_and_the_bias_keeps_them(page, app_server: Ap
     assert "balance_mode=aux-free" in page.url
     assert_no_exception(page)
     screenshot(page, "lesson4_page")
+
+
+def in_viewport(page, locator) -> bool:
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 120) <= size["height"]
+
+
+def test_first_screen_has_the_live_model_and_it_trains_in_view(page, app_server: AppServer) -> None:
+    """Issue 17: at 1400x900, scrolled to the top, a live chart and Train are in view; issue 18:
+    the chart moves there while the model trains, and ends with a verdict and a replay slider."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    goto(page, f"{app_server.url}/Load_Balancing?balance_steps=300&balance_seed=1&balance_mode=none")
+    bars = panel(page).locator('[data-testid="stPlotlyChart"]').first
+    train_button = page.get_by_role("button", name="Train")
+    assert in_viewport(page, bars) and in_viewport(page, train_button)
+    assert "before training" in bars.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lesson4_first_screen.png"))
+    train_button.click()
+    page.get_by_text(re.compile(r"Verdict: (collapsed|loss spike|uneven|balanced)")).wait_for(timeout=RUN_MS)
+    page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    assert in_viewport(page, bars) and "at step 300" in bars.inner_text()
+    assert page.get_by_role("slider", name="Replay the run: step").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "lesson4_first_screen_after.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "lesson4_phone.png"))
+    screenshot(page, "lesson4_phone_page")
+    assert_no_exception(page)

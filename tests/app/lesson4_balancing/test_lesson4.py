@@ -169,8 +169,8 @@ def test_a_collapse_is_shaded_where_the_rule_found_it(lesson4: AppTest) -> None:
     at = train_from_form(lesson4, balance_mode="none")
     history = train(TrainConfig(seed=0)).history
     ((first, last),) = judge(history.load, history.loss).collapse_spans
-    bands = [s for s in spec_of(at, "balance_main_time")["layout"]["shapes"] if s["type"] == "rect"]
-    assert [(b["x0"], b["x1"]) for b in bands] == [(first, last)]
+    bars = [s for s in spec_of(at, "balance_main_time")["layout"]["shapes"] if s.get("name") == "collapse"]
+    assert [(b["x0"], b["x1"]) for b in bars] == [(first, last)]
 
 
 def test_replay_scrubs_the_recorded_run(lesson4: AppTest) -> None:
@@ -182,9 +182,9 @@ def test_replay_scrubs_the_recorded_run(lesson4: AppTest) -> None:
     bars = spec_of(at, "balance_main_bars")
     expected = [sum(row[e] for row in history.load[10:20]) / 10 for e in range(8)]
     assert bars["data"][0]["y"] == pytest.approx(expected)
-    assert "step 20 (mean of steps 11–20)" in bars["layout"]["title"]["text"]
+    assert "step 20" in bars["layout"]["title"]["text"] and "At step 20 (mean of steps 11–20)" in texts(at)
     for key in ("balance_main_time", "balance_main_loss"):
-        lines = [s for s in spec_of(at, key)["layout"]["shapes"] if s["type"] == "line"]
+        lines = [s for s in spec_of(at, key)["layout"]["shapes"] if s.get("name") == "replay"]
         assert [ln["x0"] for ln in lines] == [20], key
     assert not at.exception
 
@@ -206,6 +206,19 @@ def test_the_default_comparison_shows_at_once_from_the_recording(lesson4: AppTes
     at = train_from_form(lesson4, balance_alpha=0.1)
     assert "balance_sweep_chart" not in chart_keys(at)
     assert at.button(key="balance_sweep_btn").proto.label.startswith("Compare the three methods")
+
+
+def test_predict_then_train_then_see_whether_the_prediction_held(lesson4: AppTest) -> None:
+    """Issue 17: a prediction before the first run without balancing; the run's verdict answers it."""
+    from lessons.lesson4_balancing.hero import OUTCOMES, QUESTION
+
+    assert QUESTION in texts(lesson4)
+    lesson4.radio(key="predict_4_balance_off_choice").set_value(OUTCOMES["balanced"])
+    lesson4.button(key="FormSubmitter:predict_4_balance_off-Lock in my prediction").click().run()
+    at = train_from_form(lesson4, balance_mode="none")  # seed 0 collapses (the rule, over the run)
+    infos = [i.value for i in at.info]
+    assert any(f"what happened: **{OUTCOMES['collapsed']}**" in i for i in infos), infos
+    assert "By the verdict rule: collapsed over steps" in texts(at)
 
 
 def test_charts_update_while_training_and_stop_stops(lesson4: AppTest) -> None:
