@@ -44,6 +44,7 @@ RESUME_PARAM = "resume"  # ?resume=TOKEN, the "resume on another device" link
 _TOKEN = "learner_token"  # this session's token
 _NAMES = "learner_names"  # {learner key: display name} read or set in this session
 _CURRENT = "learner_current"  # the Learner this run resolved (predict.py reads it)
+_CLAIMS = "learner_pending_claims"  # {learner key: {old names the store could not move yet}}
 _RESERVED_NOTICE = ("Names starting with “sso:” or “browser:” look like private learner ids, so "
                     "that name was not used; pick another.")
 
@@ -109,6 +110,8 @@ def _browser_learner(notices: list[str]) -> Learner:
     key = browser_learner(token)
     if LEARNER_PARAM in st.query_params:
         _open_old_link(key, notices)
+    elif st.session_state.get(_CLAIMS, {}).get(key):
+        _retry_claims(key)
     display = _display_name(key)
     return Learner(key, display or DEFAULT_LEARNER, chosen=display is not None, token=token)
 
@@ -140,17 +143,38 @@ def _open_old_link(key: str, notices: list[str]) -> None:
     if cleaned.was_cut:
         notices.append("The learner name in the link was cut to its first 64 characters.")
     name = cleaned.name
+    _set_display_name(key, name)
     try:
         moved = get_store().claim_name(name, key)
-    except ProgressUnavailable as e:
-        notices.append(f"{e} Open the same link again later to bring back what “{md_escape(name)}” saved.")
-        _set_display_name(key, name)
+    except ProgressUnavailable as e:  # shown all the same (load_progress), and moved later
+        st.session_state.setdefault(_CLAIMS, {}).setdefault(key, set()).add(name)
+        notices.append(str(e))
         return
-    _set_display_name(key, name)
     if moved:
-        notices.append(f"Welcome back! The progress saved under the name “{md_escape(name)}” now belongs to "
-                       "this browser. The name alone no longer opens it: to continue on another "
-                       "device, use your resume link on the home page.")
+        notices.append(f"Welcome back! The progress saved under the name “{md_escape(name)}” now "
+                       "belongs to this browser. The name alone no longer opens it: to continue on "
+                       "another device, use your resume link on the home page.")
+
+
+def pending_claims(learner: Learner) -> list[str]:
+    """Old names whose progress this learner opened by link but the store could not move yet
+    (`load_progress` shows that progress all the same; each run tries the move again)."""
+    return sorted(st.session_state.get(_CLAIMS, {}).get(learner.key, ()))
+
+
+def forget_claims(learner: Learner) -> None:
+    st.session_state.get(_CLAIMS, {}).pop(learner.key, None)
+
+
+def _retry_claims(key: str) -> None:
+    names = st.session_state.get(_CLAIMS, {}).get(key, set())
+    for name in sorted(names):
+        try:
+            get_store().claim_name(name, key)
+        except ProgressUnavailable:
+            return  # still down: keep them for the next run
+        names.discard(name)
+        _set_display_name(key, st.session_state.get(_NAMES, {}).get(key) or name)  # not saved either
 
 
 def _display_name(key: str) -> str | None:

@@ -22,8 +22,10 @@ from lessons.course.learner import (  # noqa: F401 - re-exported for the pages
     Learner,
     choose_learner,
     current_learner,
+    forget_claims,
     get_store,
     link_params,
+    pending_claims,
     resolve_learner,
     resume_link,
     start_new_learner,
@@ -101,6 +103,13 @@ def load_progress(learner: Learner) -> ProgressView:
         for lesson, rec in store.progress(learner.key).items():
             view.lessons[lesson] = LessonStatus(rec.best_score, rec.attempts, rec.passed)
         view.last_visited = store.last_visited(learner.key)
+        for name in pending_claims(learner):  # an old link's progress not moved yet: shown all the same
+            for lesson, rec in store.progress(name).items():
+                status = view.lessons.setdefault(lesson, LessonStatus())
+                status.attempts += rec.attempts
+                status.best_score = max(status.best_score or 0.0, rec.best_score)
+                status.passed = status.passed or rec.passed
+            view.last_visited = view.last_visited or store.last_visited(name)
     except ProgressUnavailable as e:
         view.notice = str(e)
     pending = _session_dict(_PENDING)
@@ -152,9 +161,11 @@ def reset_progress(learner: Learner) -> str | None:
         for item in [k for k in _session_dict(key) if k[0] == learner.key]:
             del _session_dict(key)[item]
     try:
-        get_store().reset(learner.key)
+        for key in [learner.key, *pending_claims(learner)]:  # with an old name's, shown as theirs
+            get_store().reset(key)
     except ProgressUnavailable as e:
         return str(e)
+    forget_claims(learner)
     return None
 
 
@@ -204,7 +215,8 @@ def _sidebar_body(learner: Learner, view: ProgressView) -> None:
 
 
 def show_notices(notices: list[str], view: ProgressView | None = None) -> None:
-    for text in notices:
-        st.info(text, icon=":material/info:")
+    for text in dict.fromkeys(notices):  # each once, in order
+        if view is None or text != view.notice:  # the warning below says it
+            st.info(text, icon=":material/info:")
     if view is not None and view.notice:
         st.warning(view.notice, icon=":material/cloud_off:")

@@ -53,6 +53,39 @@ def test_unusable_database_url_still_serves_lessons(monkeypatch) -> None:
     assert not at.exception and at.title[0].value == LESSONS[1].title
 
 
+def test_an_old_link_on_a_read_only_database_still_shows_that_progress(db_path: Path, monkeypatch) -> None:
+    ProgressStore(f"sqlite:///{db_path}").record_quiz("ro", 1, 1.0)  # stored under the name (v1 days)
+    before = db_path.read_bytes()
+    monkeypatch.setenv("MOE_LAB_DATABASE_URL", f"sqlite:///file:{db_path}?mode=ro&uri=true")
+    at = new_app({"learner": "ro"}).run()
+    assert not at.exception
+    assert "1 / 5 completed" in sidebar_text(at)  # read under the old name, though it can't move
+    assert "read-only" in texts(at)
+    at.switch_page(LESSONS[1].page).run()
+    assert "1 / 5 completed" in sidebar_text(at)
+    assert db_path.read_bytes() == before
+
+
+def test_an_old_link_opened_while_the_database_is_locked_moves_once_released(db_path: Path) -> None:
+    store = ProgressStore(f"sqlite:///{db_path}")
+    store.record_quiz("lu", 1, 1.0)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the database
+    try:
+        at = new_app({"learner": "lu"}).run()
+        assert not at.exception
+        assert [w.value for w in at.warning if "busy" in w.value]
+        assert not [i.value for i in at.info if "busy" in i.value]  # said once, not twice
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    at.run()  # the next run of the same session moves it
+    key = at.session_state["learner_current"].key
+    assert "1 / 5 completed" in sidebar_text(at) and not at.warning
+    assert store.progress(key)[1].passed and store.progress("lu") == {}
+    assert store.display_name(key) == "lu"
+
+
 SIGNED_IN = {"is_logged_in": True, "sub": "oidc|1234", "email": "ann@example.org", "name": "Ann *A*"}
 
 
