@@ -3,8 +3,9 @@
 A lesson calls `predict(...)` above an experiment and `reveal(...)` below it:
 
     guess = predict(4, "no-balance", "Without balancing, what will the load do?", OPTIONS)
-    ...the experiment...
-    reveal(4, "no-balance", outcome=OPTIONS[1], explanation="The rich get richer: ...")
+    run = ...the experiment...
+    if run is not None:  # reveal only once the experiment has an outcome to compare with
+        reveal(4, "no-balance", outcome=OPTIONS[1 if run.collapsed else 0], explanation="...")
 
 Predictions are not graded. They are kept with the learner's progress (`ProgressStore.predictions`,
 one per learner, lesson and key, the first one locked in wins), so a reload or another session of
