@@ -1,4 +1,5 @@
-"""Learner progress: quiz results and lesson visits, in SQLite or PostgreSQL (see `store`).
+"""Learner progress: quiz results, lesson visits, predictions and display names, in SQLite or
+PostgreSQL (see `store`).
 
 `schema` holds the tables, `faults` the one exception type and its learner-readable messages,
 `store` the `ProgressStore` and its engines. Import from here; patch `store` in tests.

@@ -1,4 +1,5 @@
-"""Learner progress: quiz results and lesson visits, in SQLite or PostgreSQL via SQLAlchemy.
+"""Learner progress: quiz results, lesson visits, predictions and display names, in SQLite or
+PostgreSQL via SQLAlchemy.
 
 Where it lives (contract 5 of shared/DESIGN.md): the URL passed in, else `MOE_LAB_DATABASE_URL`,
 else a SQLite file at `~/.moe_lab/progress.db`. PostgreSQL works as `postgresql+psycopg://...`.
@@ -153,7 +154,7 @@ def _now() -> datetime:
 
 
 class ProgressStore:
-    """Quiz results and lesson visits per learner.
+    """Quiz results, lesson visits and predictions per learner id, and each id's display name.
 
     Construction does not touch the database: the first call does (creating tables if missing),
     so a server that is down at start-up only makes calls fail until it is back. Every method
