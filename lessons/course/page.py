@@ -74,13 +74,21 @@ a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus
 }
 @media (max-width: 640px) { [data-testid="stMetricValue"] { font-size: 1.5rem; } }
 
+/* No Plotly toolbar on any chart, however it was drawn (show_chart also turns it off): its
+   buttons were Tab stops (56 before Lesson 2's quiz) and covered chart titles on phones. */
+[data-testid="stPlotlyChart"] .modebar-container { display: none !important; }
+
 /* Plotly's tick labels and axis titles come in the chart theme's grey (#808495, 3.7:1): the
-   text colour's muted shade instead (7.2:1), whatever built the figure. */
+   text colour's muted shade instead (7.2:1), whatever built the figure (figures.py does too). */
 [data-testid="stPlotlyChart"] g[class$="tick"] > text,
 [data-testid="stPlotlyChart"] g[class^="g-"][class$="title"] text { fill: #4F5864 !important; }
 
-/* Phones: display formulas, code and wide tables scroll inside their own box, never the page. */
+/* Phones: a display formula wider than the screen scrolls inside its own box, never the page. */
 .katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+
+/* A collapsed sidebar is only slid out of view: its links stayed in the Tab order, 7 invisible
+   stops on a phone. Hidden, they leave it; the open button brings them back. */
+[data-testid="stSidebar"][data-collapsed="true"] { visibility: hidden; }
 
 /* "Skip to the quiz": hidden until a keyboard learner tabs onto it (WCAG 2.4.1, bypass blocks). */
 a.moe-skip { position: absolute; left: -10000px; }
