@@ -48,6 +48,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lessons.course.identity import normalize_learner_name
+from lessons.course.progress.claims import move_records
 from lessons.course.progress.faults import (
     SQLITE_BUSY_TIMEOUT_S,
     ProgressUnavailable,
@@ -318,7 +319,7 @@ class ProgressStore:
         _check_learner(learner)
         if name == learner:
             raise ValueError("a learner cannot claim its own records")
-        return self._run(lambda conn: _move_records(conn, self._insert, name, learner), write=True)
+        return self._run(lambda conn: move_records(conn, self._insert, name, learner), write=True)
 
     def reset(self, learner: str) -> None:
         """Forget this learner's quiz results, visits, predictions and display name (other learners
@@ -411,44 +412,6 @@ class ProgressStore:
             if version < 1:
                 raise ProgressUnavailable.because(f"its schema_version table is invalid ({version})")
             self._ready = True
-
-
-def _move_records(conn: Connection, insert: Callable[[sa.Table], Any], old: str, new: str) -> int:
-    """`ProgressStore.claim_name`'s work, inside its write transaction."""
-    moved = 0
-    q = quiz_results.c
-    for row in conn.execute(select(quiz_results).where(q.learner == old)).all():
-        values = {**row._mapping, "learner": new}
-        ins = insert(quiz_results).values(**values)
-        ex = ins.excluded
-        conn.execute(ins.on_conflict_do_update(index_elements=[q.learner, q.lesson], set_={
-            "best_score": case((ex.best_score > q.best_score, ex.best_score), else_=q.best_score),
-            "attempts": q.attempts + ex.attempts,
-            "passed": or_(q.passed, ex.passed),
-            "first_attempt_at": case((ex.first_attempt_at < q.first_attempt_at, ex.first_attempt_at),
-                                     else_=q.first_attempt_at),
-            "last_attempt_at": case((ex.last_attempt_at > q.last_attempt_at, ex.last_attempt_at),
-                                    else_=q.last_attempt_at),
-            "passed_at": case((q.passed_at.is_(None), ex.passed_at),
-                              (ex.passed_at < q.passed_at, ex.passed_at), else_=q.passed_at),
-        }))
-        moved += 1
-    v = lesson_visits.c
-    for row in conn.execute(select(lesson_visits).where(v.learner == old)).all():
-        ins = insert(lesson_visits).values(**{**row._mapping, "learner": new})
-        later = case((ins.excluded.last_visited_at > v.last_visited_at, ins.excluded.last_visited_at),
-                     else_=v.last_visited_at)
-        conn.execute(ins.on_conflict_do_update(index_elements=[v.learner, v.lesson],
-                                               set_={"last_visited_at": later}))
-        moved += 1
-    p = predictions.c
-    for row in conn.execute(select(predictions).where(p.learner == old)).all():
-        ins = insert(predictions).values(**{**row._mapping, "learner": new})
-        conn.execute(ins.on_conflict_do_nothing(index_elements=[p.learner, p.lesson, p.key]))
-        moved += 1
-    for table in (quiz_results, lesson_visits, predictions):
-        conn.execute(delete(table).where(table.c.learner == old))
-    return moved
 
 
 # --- argument checks (ValueError: a programming mistake, not a database fault) ----------------
