@@ -28,9 +28,9 @@ from lessons.course.figures import (  # styled_layout: one-call figures, see the
 PAD_COLOR = "#E3E7ED"  # padding rows: lighter than GREY so real rows always stand out
 
 
-def _categorical(num_experts: int) -> dict:
+def _categorical(num_experts: int, tinted: bool = False) -> dict:
     """Heatmap colours by category: 0 = padding, e + 1 = expert e (no colour bar: hover names it)."""
-    colors = [PAD_COLOR] + [color(e) for e in range(num_experts)]
+    colors = [PAD_COLOR] + [tint(color(e)) if tinted else color(e) for e in range(num_experts)]
     n = len(colors)
     scale = []
     for i, c in enumerate(colors):
@@ -275,14 +275,15 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
                             marker={"color": PAD_COLOR, "size": size, "symbol": "x-thin",
                                     "line": {"color": GREY, "width": 1.5}},
                             hovertemplate="kernel row %{x}: padding (masked)<extra></extra>"))  # fmt: skip
-    shapes = [{"type": "rect", "x0": b * block_size - 0.5, "x1": (b + 1) * block_size - 0.5, "y0": -0.2,
-               "y1": 0.2, "line": {"color": color(int(e)), "width": 1.5}, "fillcolor": color(int(e)),
-               "opacity": 0.18, "layer": "below"} for b, e in enumerate(blocks)]  # fmt: skip
+    # One tinted cell per M-block behind the kernel rows (a heatmap: a shape per block cost more).
+    strip = trace("heatmap", z=[(blocks + 1).tolist()], x0=(block_size - 1) / 2, dx=block_size, y0=0.0,
+                  dy=0.4, xgap=2, hoverinfo="skip", **_categorical(num_experts, tinted=True))  # fmt: skip
+    traces.insert(0, strip)
     notes = [{"x": (b + 0.5) * block_size - 0.5, "y": -0.2, "yanchor": "top", "text": f"E{e}",
               "showarrow": False, "font": {"size": 11, "color": TEXT}}
              for b, e in enumerate(blocks)] if blocks.size <= 40 else []  # fmt: skip
     layout = styled_layout(
-        title, 300, shapes=shapes, annotations=notes, showlegend=False,
+        title, 300, annotations=notes, showlegend=False,
         yaxis={"tickvals": [1, 0], "ticktext": ["token order", "kernel rows"], "range": [-0.45, 1.2],
                "fixedrange": True},
         xaxis={"title": {"text": f"kernel row (blocks of B = {block_size})"},
@@ -296,45 +297,58 @@ def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
                title: str | None = None) -> go.Figure:  # fmt: skip
     """The grouped GEMM as a picture: C = A · W_e^T, tile by tile.
 
-    A (left) holds the token rows in the kernel's sorted, padded order [N_pad, inner]; each M-block
-    of rows is tinted by its expert. Above C sits the chosen tile's expert weight matrix
-    W_e^T [inner, out_cols]. The tile (pid_m, pid_n) of C is the product of A's M-block pid_m and
-    W_e's N-block pid_n, summed over inner / block_k steps. Sizes are schematic, not to scale.
+    A (left) holds the token rows in the kernel's sorted, padded order [N_pad, inner], tinted by
+    expert (padding grey). Above C sits the chosen tile's expert weight matrix W_e^T [inner,
+    out_cols]. Tile (pid_m, pid_n) of C is A's M-block pid_m times W_e's N-block pid_n, summed over
+    inner / block_k steps (outlined). Sizes are schematic, not to scale.
+
+    NOTE: the matrices are heatmaps and only the chosen tile's parts are shapes: a shape per tile
+    took ~16 ms per slider move at 112 tiles (measured), a heatmap costs the same at any size.
     """
     blocks = np.asarray(block_expert_ids, dtype=int)
     valid = np.asarray(valid_rows, dtype=int)
     num_m, num_n, num_k = max(blocks.size, 1), -(-out_cols // block_n), -(-inner // block_k)
     expert = int(blocks[pid_m]) if blocks.size else 0
+    experts = int(blocks.max()) + 1 if blocks.size else 1
     h, w_c, w_a, h_b, gap = 6.0, 6.0, 3.0, 3.0, 0.5  # drawing units (schematic)
     dm, dn, dk_a, dk_b = h / num_m, w_c / num_n, w_a / num_k, h_b / num_k
-    shapes: list[dict] = []
     a0 = -gap - w_a  # A spans x in [a0, -gap]; C spans [0, w_c]; W spans y in [h + gap, h + gap + h_b]
-    for m in range(blocks.size):  # A: one band per M-block, real rows tinted, padding grey
-        y_top = h - m * dm
-        real = dm * valid[m] / block_size
-        shapes.append(
-            rect(a0, -gap, y_top - real, y_top, color(int(blocks[m])), opacity=0.9 if m == pid_m else 0.25)
-        )
-        if real < dm:
-            shapes.append(rect(a0, -gap, y_top - dm, y_top - real, PAD_COLOR))
-        for n in range(num_n):  # C: every tile outlined, the chosen one filled
-            chosen = m == pid_m and n == pid_n
-            shapes.append(rect(n * dn, (n + 1) * dn, y_top - dm, y_top, color(int(blocks[m])),
-                               line=TEXT if chosen else GREY, width=3 if chosen else 0.5,
-                               opacity=0.95 if chosen else 0.12))  # fmt: skip
-    for k in range(num_k):  # k-steps: A's columns and W's rows, BLOCK_K at a time
-        shapes.append(rect(a0 + k * dk_a, a0 + (k + 1) * dk_a, h - (pid_m + 1) * dm, h - pid_m * dm,
-                           "rgba(0,0,0,0)", line=TEXT, width=1))  # fmt: skip
-        w_y = h + gap + h_b - k * dk_b
-        for n in range(num_n):
-            shapes.append(rect(n * dn, (n + 1) * dn, w_y - dk_b, w_y, color(expert),
-                               line=TEXT if n == pid_n else GREY, width=1 if n == pid_n else 0.5,
-                               opacity=0.8 if n == pid_n else 0.15))  # fmt: skip
+    scale = _categorical(experts, tinted=True)
+    # A, one row per kernel row (bottom-up for the heatmap): expert + 1 on real rows, 0 on padding.
+    real = np.arange(block_size)[None, :] < valid[:, None]  # [M-blocks, B]: real rows come first
+    z_a = np.where(real, blocks[:, None] + 1, 0).reshape(-1)[::-1, None].repeat(num_k, axis=1)
+    dr = h / max(z_a.shape[0], 1)
+    z_c = np.repeat(blocks[::-1, None] + 1, num_n, axis=1)
+    heat = dict(hoverinfo="skip", xgap=1, ygap=0, **scale)
+    traces = [
+        trace("heatmap", z=z_a.tolist(), x0=a0 + dk_a / 2, dx=dk_a, y0=dr / 2, dy=dr, **heat),
+        trace("heatmap", z=z_c.tolist(), x0=dn / 2, dx=dn, y0=dm / 2, dy=dm, **{**heat, "ygap": 1}),
+        trace("heatmap", z=np.full((num_k, num_n), expert + 1).tolist(), x0=dn / 2, dx=dn,
+              y0=h + gap + dk_b / 2, dy=dk_b, **{**heat, "ygap": 1}),
+    ]  # fmt: skip
+    top, bottom = h - pid_m * dm, h - (pid_m + 1) * dm
+    clear = "rgba(0,0,0,0)"
+    shapes = [
+        rect(a0, -gap, bottom, top, clear, line=TEXT, width=2),  # A: the tile's M-block
+        rect(
+            pid_n * dn,
+            (pid_n + 1) * dn,
+            h + gap,
+            h + gap + h_b,
+            color(expert),
+            line=TEXT,
+            width=1.5,
+            opacity=0.85,
+        ),  # W: the tile's N-block of the expert's weights
+        rect(pid_n * dn, (pid_n + 1) * dn, bottom, top, color(expert), line=TEXT, width=3),
+    ]  # the tile
+    shapes += [rect(a0 + k * dk_a, a0 + (k + 1) * dk_a, bottom, top, clear, line=TEXT, width=1)
+               for k in range(num_k)]  # k-steps: BLOCK_K columns of A (and rows of W) at a time  # fmt: skip
     notes = [
         note(a0 + w_a / 2, -0.15, f"A: token rows<br>[{num_m * block_size} × {inner}]", yanchor="top"),
         note(w_c / 2, h + gap + h_b + 0.05, f"W of E{expert}<br>[{inner} × {out_cols}]", yanchor="bottom"),
-        note(w_c + 0.2, h - (pid_m + 0.5) * dm, f"tile<br>({pid_m}, {pid_n})", xanchor="left"),
-        note(a0 - 0.2, h - (pid_m + 0.5) * dm, f"pid_m<br>{pid_m}", xanchor="right"),
+        note(w_c + 0.2, (top + bottom) / 2, f"tile<br>({pid_m}, {pid_n})", xanchor="left"),
+        note(a0 - 0.2, (top + bottom) / 2, f"pid_m<br>{pid_m}", xanchor="right"),
         note(w_c / 2, -0.15, f"C = A · W<br>[{num_m * block_size} × {out_cols}]", yanchor="top"),
         note(a0 + w_a / 2, h + 0.05, f"{num_k} k-step{'s' if num_k > 1 else ''}", yanchor="bottom"),
     ]  # fmt: skip
@@ -344,9 +358,13 @@ def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
         xaxis={**hidden, "range": [a0 - 2.2, w_c + 2.2]},
         yaxis={**hidden, "range": [-1.6, h + gap + h_b + 1.0], "scaleanchor": "x", "scaleratio": 1},
     )  # fmt: skip
-    anchor = trace("scatter", x=[a0, w_c], y=[0, h + gap + h_b], mode="markers", hoverinfo="skip",
-                   marker={"opacity": 0}, showlegend=False)  # fmt: skip
-    return unchecked_figure([anchor], layout)
+    return unchecked_figure(traces, layout)
+
+
+def tint(hex_color: str, amount: float = 0.35) -> str:
+    """`hex_color` mixed with white: `amount` of the colour (for the parts of a diagram not in focus)."""
+    rgb = [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(255 - amount * (255 - c)):02X}" for c in rgb)
 
 
 def rect(

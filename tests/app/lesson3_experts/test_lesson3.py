@@ -86,8 +86,9 @@ def test_the_hero_draws_the_whole_dispatch_and_its_slider_moves_it(lesson3: AppT
         assert len(real_rows) == tokens * 2
         assert (len(pad[0]["x"]) if pad else 0) == 16 * len(blocks) - tokens * 2
         assert [a["text"] for a in spec["layout"]["annotations"]] == [f"E{e}" for e in blocks]
-        boxes = spec["layout"]["shapes"]  # one box per M-block, B = 16 rows wide
-        assert [(b["x0"], b["x1"]) for b in boxes] == [(16 * i - 0.5, 16 * i + 15.5) for i in range(len(blocks))]
+        strip = spec["data"][0]  # one cell per M-block behind the kernel rows, B = 16 rows wide
+        assert (strip["type"], strip["x0"], strip["dx"]) == ("heatmap", 7.5, 16)
+        assert strip["z"][0] == [e + 1 for e in blocks]  # coloured by the expert its rows read
         # Each slot lands in its expert's segment: real rows of block b all belong to expert blocks[b].
         for t in spec["data"]:
             if t.get("mode") == "markers" and t.get("name", "").startswith("E"):

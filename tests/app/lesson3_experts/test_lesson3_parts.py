@@ -46,8 +46,11 @@ def test_gemm_tiles_highlights_the_programs_rows_columns_and_k_steps() -> None:
     assert len(tile) == 1 and tile[0]["x0"] == pytest.approx(2 * 6.0 / 4)  # pid_n 2 of 4 N-blocks
     k_steps = [s for s in shapes if s["line"]["width"] == 1 and s["fillcolor"] == "rgba(0,0,0,0)"]
     assert len(k_steps) == 64 // 16
+    a_rows = fig["data"][0]["z"][::-1]  # A, top row first: expert + 1 on real rows, 0 on padding
+    assert [row[0] for row in a_rows] == [1] * 3 + [0] * 13 + [3] * 16 + [3] * 5 + [0] * 11
+    assert {len(row) for row in a_rows} == {64 // 16}  # one column per k-step
     texts = " ".join(a["text"] for a in fig["layout"]["annotations"])
-    assert "W of expert E2" in texts and "4 k-steps of 16" in texts and "[48 × 64]" in texts
+    assert "W of E2" in texts and "4 k-steps" in texts and "[48 × 64]" in texts
 
 
 @pytest.mark.parametrize(("key", "count"), [("padding_block", 3), ("capacity_drop", 4), ("bench_fastest", 4)])
