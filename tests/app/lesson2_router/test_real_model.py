@@ -1,0 +1,111 @@
+"""Lesson 2's first screen: the course's language model routes a passage, and k costs or buys loss.
+
+The loss the page prints is checked against the model's own forward pass and a cross-entropy
+written here, not against the lesson's helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from lessons.course.lm_view import example_passages, lm_path
+from lessons.course.text import LESSONS
+from moe_core.lm import MoELM, load_tokenizer
+from moe_core.lm_report import REPORT_FILE
+from tests.app.conftest import texts
+
+PAGE = LESSONS[1].page
+
+
+@pytest.fixture
+def lesson2(open_page) -> AppTest:
+    at = open_page(PAGE)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown_html(at: AppTest) -> str:
+    """The coloured passage (the page has other st.html elements, e.g. the frame's own scripts)."""
+    return "\n".join(str(h.proto.body) for h in at.get("html") if "Layer 1" in str(h.proto.body))
+
+
+def printed_bits(at: AppTest) -> list[float]:
+    line = next(m.value for m in at.markdown if "bits per token" in m.value)
+    return [float(x) for x in re.findall(r"(?<![+\-\d.])(\d+\.\d\d)", line)]  # not the signed change
+
+
+def bits_by_hand(text: str) -> float:
+    model, tok = MoELM.from_pretrained(lm_path()).eval(), load_tokenizer(lm_path())
+    ids = torch.tensor([tok.encode(text, add_special_tokens=False).ids])
+    with torch.no_grad():
+        logits = model(ids).logits[0, :-1]
+    return float(F.cross_entropy(logits, ids[0, 1:])) / math.log(2)
+
+
+def test_the_first_screen_routes_a_held_out_passage(lesson2: AppTest) -> None:
+    body = shown_html(lesson2)
+    assert body.count("Layer ") >= 4 and "expert 0" in body
+    pick = lesson2.selectbox(key="router_lm_pick").value
+    assert pick.startswith(("code:", "prose:"))
+    (bits,) = printed_bits(lesson2)
+    assert bits == pytest.approx(bits_by_hand(example_passages()[pick]), abs=0.006)
+
+
+def test_k_reroutes_the_same_model_and_reports_the_change(lesson2: AppTest) -> None:
+    (trained,) = printed_bits(lesson2)
+    lesson2.slider(key="router_lm_k").set_value(1).run()
+    assert not lesson2.exception
+    k1, against = printed_bits(lesson2)
+    assert against == pytest.approx(trained)
+    assert k1 != trained
+    assert lesson2.query_params["router_lm_k"] == "1"
+
+
+def test_own_text_is_escaped_cleaned_and_cut(lesson2: AppTest) -> None:
+    lesson2.selectbox(key="router_lm_pick").set_value("Your own text").run()
+    lesson2.text_area(key="router_lm_text").input("<script>alert(1)</script> <b>bold</b>\x00\x07 ok").run()
+    assert not lesson2.exception
+    body = shown_html(lesson2)
+    assert "&lt;script&gt;" in body or "&lt;" in body
+    assert "<script>" not in body and "<b>bold" not in body
+    assert "2 control character(s) were removed" in texts(lesson2)
+    lesson2.text_area(key="router_lm_text").input("x = 1\n" * 2000).run()
+    assert "Only the first 2,000 of 12,000 characters" in texts(lesson2)
+    lesson2.text_area(key="router_lm_text").input("").run()
+    assert not lesson2.exception
+    assert "Type or pick some text" in texts(lesson2)
+
+
+def test_what_experts_learn_states_the_measured_figures(lesson2: AppTest) -> None:
+    report = json.loads((lm_path() / REPORT_FILE).read_text())
+    first = next(m.value for m in lesson2.markdown if m.value.startswith("In layer 1,"))
+    assert f"**{report['trained']['genre_mi'][0]:.3f} bits**" in first
+    assert f"{report['trained']['chance_rate'][0]:.0%} by chance" in first
+    last = len(report["trained"]["genre_mi"])
+    lesson2.slider(key="router_lm_layer").set_value(last).run()
+    assert not lesson2.exception
+    shown = next(m.value for m in lesson2.markdown if m.value.startswith(f"In layer {last},"))
+    assert f"**{report['trained']['class_mi'][last - 1]:.3f} bits**" in shown
+
+
+def test_predict_then_try_k1(lesson2: AppTest) -> None:
+    from lessons.lesson2_router.real_model import K1_OPTIONS, k1_outcome
+
+    lesson2.radio(key="predict_2_k1_loss_choice").set_value(K1_OPTIONS[2])
+    lesson2.button(key="FormSubmitter:predict_2_k1_loss-Lock in my prediction").click().run()
+    (two,) = printed_bits(lesson2)
+    lesson2.slider(key="router_lm_k").set_value(1).run()
+    assert not lesson2.exception
+    one, _ = printed_bits(lesson2)
+    expected = k1_outcome(one - two)
+    shown = [m.value for m in [*lesson2.info, *lesson2.success]]
+    assert any(expected in v for v in shown), shown
+    assert k1_outcome(0.7) == K1_OPTIONS[0] and k1_outcome(0.1) == K1_OPTIONS[1]
+    assert k1_outcome(0.0) == K1_OPTIONS[2] and k1_outcome(-0.2) == K1_OPTIONS[3]
