@@ -27,16 +27,17 @@ def test_catalogue_matches_the_pages_folder() -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_without_exception(open_page, page: str) -> None:
-    at = open_page(None if page == "app.py" else page, query={"learner": "pat"})
+    at = open_page(None if page == "app.py" else page)
     assert not at.exception, [e.value for e in at.exception]
     assert not [e for e in at.error if BODY_FAILED in str(e.value)], [e.value for e in at.error]
     assert "0 / 5 completed" in sidebar_text(at)
     labels = [link.value for link in at.sidebar.page_link]
     assert labels[1:6] == [f"{i.number}. {i.title}" for i in LESSONS]
     assert "Glossary and references" in labels
-    # Every page link carries the learner, so the next page knows who is learning.
+    # No page link carries a learner (name or id): the session and the browser know who is learning,
+    # and an address copied from the bar opens nobody's progress.
     for link in [*at.sidebar.page_link, *at.main.page_link]:
-        assert parse_qs(link.proto.query_string) == {"learner": ["pat"]}, link.value
+        assert not parse_qs(link.proto.query_string), link.value
 
 
 @pytest.mark.parametrize("info", LESSONS, ids=lambda i: i.module)
@@ -57,22 +58,22 @@ def test_home_shows_modules_progress_and_privacy_notice(open_page) -> None:
     for info in LESSONS:
         assert f"Lesson {info.number}: {info.title}" in shown
     assert "0 / 5 completed" in shown
-    assert "anyone who knows a learner name can see and change" in shown
+    assert "knowing your name opens nothing" in shown
     assert at.button(key="home_continue").label.startswith("Start the course: Lesson 1")
     # No name yet: the prompt is there, and the learner is the friendly default.
     assert at.text_input(key="home_name_input") is not None
     assert "Learning as **guest**" in sidebar_text(at)
 
 
-def test_name_prompt_puts_the_learner_in_the_url(open_page) -> None:
+def test_name_prompt_sets_a_display_name_only(open_page) -> None:
     at = open_page()
     at.text_input(key="home_name_input").input("  Ada   Lovelace ")
     at.button[0].click()  # the form's submit button
     at.run()
-    assert at.query_params["learner"] == "Ada Lovelace"
+    assert "learner" not in at.query_params  # the name is shown, never a key in the address
     assert "Learning as **Ada Lovelace**" in texts(at)
     assert not at.exception
-    # The prompt is asked once: now there is only the "Switch learner" form.
+    # The prompt is asked once: now there is only the form that changes the name shown.
     assert "home_name_input" not in [w.key for w in at.text_input]
 
 

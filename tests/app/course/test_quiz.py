@@ -182,11 +182,13 @@ def test_passing_the_quiz_completes_the_lesson_and_survives_a_fresh_session(db_p
     assert "Lesson passed" in texts(at)
     assert "1 / 5 completed" in sidebar_text(at)
     assert sidebar_text(at).count("1 / 5") == 1
-    # A brand-new session (another browser, after a restart) on the same database.
-    fresh = new_app({"learner": "quinn"}).run()
+    # A brand-new session (another device, after a restart) on the same database, through the
+    # learner's resume link; the name alone opens nothing.
+    token = at.session_state["learner_current"].key.removeprefix("browser:")
+    fresh = new_app({"resume": token}).run()
     assert "1 / 5 completed" in texts(fresh)
     assert "Completed" in texts(fresh)
-    other = new_app({"learner": "someone else"}).run()
+    other = new_app({"learner": "quinn"}).run()
     assert "0 / 5 completed" in texts(other)
 
 
