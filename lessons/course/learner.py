@@ -16,7 +16,6 @@ Learner-typed text is only ever drawn through `render.md_escape` (notices are Ma
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ LEARNER_PARAM = "learner"  # old links: ?learner=NAME
 RESUME_PARAM = "resume"  # ?resume=TOKEN, the "resume on another device" link
 _TOKEN = "learner_token"  # this session's token
 _NAMES = "learner_names"  # {learner key: display name} read or set in this session
+_NAMES_UNSAVED = "learner_names_unsaved"  # keys whose display name the store could not save yet
 _CURRENT = "learner_current"  # the Learner this run resolved (predict.py reads it)
 _CLAIMS = "learner_pending_claims"  # {learner key: {old names the store could not move yet}}
 _RESERVED_NOTICE = ("Names starting with “sso:” or “browser:” look like private learner ids, so "
@@ -112,6 +112,8 @@ def _browser_learner(notices: list[str]) -> Learner:
         _open_old_link(key, notices)
     elif st.session_state.get(_CLAIMS, {}).get(key):
         _retry_claims(key)
+    elif key in st.session_state.get(_NAMES_UNSAVED, ()):
+        _set_display_name(key, st.session_state[_NAMES].get(key))
     display = _display_name(key)
     return Learner(key, display or DEFAULT_LEARNER, chosen=display is not None, token=token)
 
@@ -188,10 +190,15 @@ def _display_name(key: str) -> str | None:
 
 
 def _set_display_name(key: str, name: str | None) -> None:
+    """Show `name` for `key`; if the store is down, for this session, saved on a later run."""
     st.session_state.setdefault(_NAMES, {})[key] = name
-    if name is not None:  # if the store is down: shown for this session (load_progress says so)
-        with contextlib.suppress(ProgressUnavailable):
+    unsaved = st.session_state.setdefault(_NAMES_UNSAVED, set())
+    unsaved.discard(key)
+    if name is not None:
+        try:
             get_store().set_display_name(key, name)
+        except ProgressUnavailable:  # load_progress tells the learner the store is down
+            unsaved.add(key)
 
 
 def choose_learner(raw: str, notices: list[str]) -> str:

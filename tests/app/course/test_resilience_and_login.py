@@ -45,6 +45,18 @@ def test_unsaved_result_is_saved_once_the_database_is_back(db_path: Path) -> Non
     assert record.passed and record.best_score == 1.0
 
 
+def test_a_name_typed_while_the_database_is_broken_is_saved_once_it_is_back(db_path: Path) -> None:
+    db_path.write_bytes(GARBAGE)
+    at = new_app().run()
+    at.text_input(key="home_name_input").input("Noor")
+    at = next(b for b in at.button if b.label == "Start learning").click().run()
+    assert "Learning as **Noor**" in sidebar_text(at)  # shown for this session
+    db_path.unlink()  # the operator fixes the database
+    at.switch_page(LESSONS[0].page).run()
+    key = at.session_state["learner_current"].key
+    assert ProgressStore(f"sqlite:///{db_path}").display_name(key) == "Noor"
+
+
 def test_unusable_database_url_still_serves_lessons(monkeypatch) -> None:
     monkeypatch.setenv("MOE_LAB_DATABASE_URL", "not a url at all")
     at = new_app({"learner": "noor"}).run()
