@@ -1,0 +1,43 @@
+"""Warm the server's heavy work once per process, in the background, as soon as anyone visits.
+
+A lesson's first view used to pay for importing torch and Plotly, loading the language model and
+routing its first passage (seconds on 2 cores). Streamlit has no start-up hook, so the first page
+run of the process (home or any lesson) starts one daemon thread that does that work through the
+same `st.cache_resource` / `st.cache_data` functions the lessons call; whatever finishes before a
+learner opens a lesson is then served from the cache. Failures are logged, never shown: the lesson
+that needs the thing will report it in its own words.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+
+_log = logging.getLogger(__name__)
+_started = threading.Event()
+LESSON_MODULES = ("lesson1_what_is_moe", "lesson2_router", "lesson3_experts", "lesson4_balancing",
+                  "lesson5_scale")  # fmt: skip
+
+
+def warm_up_in_background() -> None:
+    """Start the warm-up thread unless this process already has (cheap to call on every run)."""
+    if _started.is_set():
+        return
+    _started.set()
+    threading.Thread(target=_warm, name="moe-lab-warm-up", daemon=True).start()
+
+
+def _warm() -> None:
+    try:
+        from lessons.course import lm_view, models
+
+        if lm_view.lm_available():
+            lm_view.get_lm()
+            for text in list(lm_view.example_passages().values())[:1]:
+                lm_view.route_text(text)
+        models.get_model()
+        for name in LESSON_MODULES:
+            importlib.import_module(f"lessons.{name}")
+    except Exception:
+        _log.exception("warming the lessons' models failed; each lesson will load what it needs")
