@@ -69,7 +69,7 @@ def test_lesson2_first_screen_k_changes_the_measured_loss(app_server: AppServer,
     slider = page.locator('[data-testid="stSlider"]').filter(
         has=page.get_by_text("Experts per token, k", exact=True)).locator('input[type="range"]')  # fmt: skip
     assert in_first_screen(page, slider)
-    loss = page.get_by_text(re.compile(r"bits per token")).first
+    loss = page.locator("p", has_text=re.compile(r"bits per token")).first
     before = loss.inner_text()
     slider.focus()
     slider.press("ArrowLeft")
@@ -77,5 +77,5 @@ def test_lesson2_first_screen_k_changes_the_measured_loss(app_server: AppServer,
                            arg=before, timeout=60_000)  # fmt: skip
     wait_for_app_idle(page)
     assert_no_exception(page)
-    assert "with k = 1" in page.get_by_text(re.compile(r"bits per token")).first.inner_text()
+    assert "with k = 1" in page.locator("p", has_text=re.compile(r"bits per token")).first.inner_text()
     screenshot(page, "lesson2_first_screen", full_page=False)
