@@ -40,6 +40,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
+from tests.app.conftest import new_app
+
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "app.py").exists())
 PAGES = ["app.py", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pages").glob("*.py"))]
 SEEDS = [int(s) for s in os.environ.get("MOE_LAB_WALK_SEEDS", "0,1").split(",") if s.strip()]
@@ -249,12 +251,16 @@ def run(at: AppTest) -> None:
         at._tree = drawn
 
 
-def opener(open_page, page: str) -> Callable[[], AppTest]:
-    """A function that opens `page` fresh (new session, same progress database)."""
+def opener(page: str) -> Callable[[], AppTest]:
+    """A function that opens `page` fresh (new session, same progress database: the `db_path`
+    fixture), as tests/app/conftest.py's open_page does, with a longer time allowed per run."""
 
     def open_app() -> AppTest:
-        at = open_page(None if page == "app.py" else page)
+        at = new_app()
         at.default_timeout = max(at.default_timeout, RUN_TIMEOUT_S)
+        at.run()
+        if page != "app.py":
+            at.switch_page(page).run()
         at._walk_drawn = at._tree
         return at
 
@@ -411,10 +417,10 @@ def short(move: list) -> str:
     return text if len(text) < 160 else text[:150] + "…]"
 
 
-def walk(open_page, page: str, seed: int, moves: int) -> None:
+def walk(page: str, seed: int, moves: int) -> None:
     """`moves` random moves on `page`; after a crash the walk goes on from a fresh page, so one
     run reports every distinct crash (each shortened once)."""
-    open_app = opener(open_page, page)
+    open_app = opener(page)
     rng = random.Random(f"{page}:{seed}")
     crashes: dict[str, str] = {}
     _LOGGED.records.clear()
@@ -457,8 +463,8 @@ def _full_details():
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).stem)
-def test_random_walk_never_crashes(open_page, page: str, seed: int) -> None:
-    walk(open_page, page, seed, MOVES or FEWER_MOVES.get(Path(page).stem, DEFAULT_MOVES))
+def test_random_walk_never_crashes(db_path, page: str, seed: int) -> None:
+    walk(page, seed, MOVES or FEWER_MOVES.get(Path(page).stem, DEFAULT_MOVES))
 
 
 # Sequences the walks found, replayed exactly so each stays fixed (issue 18).
@@ -481,15 +487,15 @@ KNOWN = {  # each raised KeyError 'st.session_state has no key "router_token"' (
 
 
 @pytest.mark.parametrize("name", KNOWN)
-def test_known_sequences_do_not_crash(open_page, name: str) -> None:
+def test_known_sequences_do_not_crash(db_path, name: str) -> None:
     page, moves = KNOWN[name]
-    got = replay(opener(open_page, page), page, moves, strict=True)
+    got = replay(opener(page), page, moves, strict=True)
     assert got is None, f"{name}: move {got[0]} {short(moves[got[0]])} -> {got[1].detail}"
 
 
 @pytest.mark.skipif(not os.environ.get("MOE_LAB_WALK_REPLAY"), reason="set MOE_LAB_WALK_REPLAY to replay")
-def test_replay_from_env(open_page) -> None:
+def test_replay_from_env(db_path) -> None:
     spec = json.loads(os.environ["MOE_LAB_WALK_REPLAY"])
     page, moves = spec["page"], spec["moves"]
-    got = replay(opener(open_page, page), page, moves)
+    got = replay(opener(page), page, moves)
     assert got is None, f"move {got[0]} {short(moves[got[0]])} -> {got[1].detail}"

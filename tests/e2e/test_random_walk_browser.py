@@ -37,7 +37,7 @@ REPO = next(p for p in Path(__file__).resolve().parents if (p / "app.py").exists
 PAGE_FILES = sorted((REPO / "pages").glob("*.py"))
 # Legacy multipage URLs: pages/2_The_Router.py -> /The_Router
 PATHS = {"app": "/", **{p.stem: "/" + re.sub(r"^\d+_", "", p.stem) for p in PAGE_FILES}}
-MOVES = int(os.environ.get("MOE_LAB_WALK_BROWSER_MOVES", "8"))  # x 7 pages: about 2 minutes
+MOVES = int(os.environ.get("MOE_LAB_WALK_BROWSER_MOVES", "6"))  # x 7 pages: about 2 minutes
 SEED = int(os.environ.get("MOE_LAB_WALK_BROWSER_SEED", "0"))
 FIRST_LOAD_MS = 180_000  # a lesson's first visit loads torch, trains or spawns processes
 MOVE_IDLE_MS = 120_000  # a move may start a training run or the benchmark
