@@ -160,9 +160,10 @@ def _vline(step: int, text: str) -> tuple[dict, dict]:
     return line, label
 
 
-def _span(first: int, last: int, text: str) -> tuple[dict, dict]:
+def _span(first: int, last: int, text: str) -> tuple[dict, dict, dict]:
     """A thick bar along the top of the plot over steps first..last, labelled under its start: where
-    the verdict rule fired. (A shaded band would grey the stacked loads it covers.)"""
+    the verdict rule fired. (A shaded band would grey the stacked loads it covers.) White inside a
+    dark outline, so it stands out on any expert's colour, black E7 included."""
     bar = {
         "type": "line",
         "name": "collapse",
@@ -171,9 +172,10 @@ def _span(first: int, last: int, text: str) -> tuple[dict, dict]:
         "x1": last,
         "y0": 1,
         "y1": 1,
-        "line": {"color": TEXT, "width": 8},
+        "line": {"color": TEXT, "width": 10},
         "layer": "above",
     }
+    inner = bar | {"name": "collapse-inner", "line": {"color": "#FFFFFF", "width": 5}}
     label = {
         "yref": "paper",
         "x": first,
@@ -185,7 +187,7 @@ def _span(first: int, last: int, text: str) -> tuple[dict, dict]:
         "bgcolor": "rgba(255,255,255,0.85)",
         "font": {"size": 11, "color": TEXT},
     }
-    return bar, label
+    return bar, inner, label
 
 
 def _marks(
@@ -197,8 +199,8 @@ def _marks(
 ) -> tuple[list[dict], list[dict]]:
     shapes, notes = [], []
     for first, last in spans:
-        bar, label = _span(first, last, "collapsed")
-        shapes.append(bar)
+        bar, inner, label = _span(first, last, "collapsed")
+        shapes += [bar, inner]
         notes.append(label)
     for step, text, name in ((switch_step, switch_label, "switch"), (at_step, "replay", "replay")):
         if step is not None:

@@ -73,7 +73,7 @@ def run_charts(
         key=f"{prefix}_time",
         summary=f"Each expert's share of every batch for steps 1–{n}"
         + (
-            "; the black bar along the top marks a collapse by the verdict rule (steps "
+            "; the outlined bar along the top marks a collapse by the verdict rule (steps "
             + ", ".join(f"{a}–{b}" for a, b in spans)
             + ")"
             if spans

@@ -40,6 +40,8 @@ def shot(page, locator, name: str) -> None:
 
 def metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    box.scroll_into_view_if_needed()  # below the fold the page skips rendering (content-visibility)
+    page.wait_for_timeout(200)
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
@@ -99,6 +101,7 @@ def test_no_balancing_kills_experts_and_the_bias_keeps_them(page, app_server: Ap
     assert dead >= 4, metric(page, "Dead experts")
     assert float(metric(page, "Max expert share")) >= 0.5
     shot(page, panel(page), "lesson4_collapsed")
+    shot(page, page.locator(".st-key-balance_details_box"), "lesson4_collapsed_details")
 
     train(page, mode="aux-loss-free bias")
     page.get_by_text("What happened: the load stayed balanced").wait_for(timeout=RUN_MS)
