@@ -119,7 +119,7 @@ _A11Y_JS = """
     for (const box of document.querySelectorAll(BOXES)) {
       const overflows = box.scrollWidth > box.clientWidth + 1;
       if (overflows && !box.hasAttribute("tabindex")) {
-        
+        box.setAttribute("tabindex", "0");
         box.setAttribute("role", "group");  // not "region": a landmark per formula is noise
         box.setAttribute("aria-label", box.matches("table") ? "Table, scrolls sideways"
           : box.matches("pre") ? "Code, scrolls sideways" : "Formula, scrolls sideways");
