@@ -261,7 +261,7 @@ def _show_timings(rows: list[dict], tokens: int, experts: int, top_k: int) -> No
     st.table(pd.DataFrame(table).set_index("path"))  # three rows: a static, screen-reader friendly table
     if labels:
         ref = labels.index(BACKENDS["torch"]) if BACKENDS["torch"] in labels else None
-        title = "Best time per call (axis from 0)"
+        title = "Best time per call (× the sorted path)"
         fig = charts.bench_bars(labels, ms, notes, reference=ref, title=title)
         parts = [f"{label} {t:.3g} ms" + (f" ({t / ms[ref]:.2f}× the sorted path)" if ref is not None else "")
                  for label, t in zip(labels, ms, strict=True)]  # fmt: skip

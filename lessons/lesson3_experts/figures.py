@@ -200,10 +200,10 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
 
 def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str], *, title: str | None = None,
                reference: int | None = None) -> go.Figure:  # fmt: skip
-    """Time per call on a linear axis that starts at zero, so bar lengths compare honestly.
+    """Time per call on a linear axis that starts at zero, so bar heights compare honestly.
 
     With `reference` (an index into `labels`), each bar's text also gives its time as a multiple
-    of that bar's ("1.04×"): a 4% difference reads as 1.04×, never as twice the length.
+    of that bar's ("1.04×"): a 4% difference reads as 1.04×, never as twice the height.
     `notes` (e.g. "interpreter") are printed beside each bar and grey it out.
     """
     ratios = [t / ms[reference] if reference is not None and ms[reference] > 0 else None for t in ms]
@@ -213,20 +213,25 @@ def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str],
         text.append(f"{t:.3g} ms{ratio}" + (f" {n}" if n else ""))
     bar = trace(
         "bar",
-        y=list(labels), x=list(ms), orientation="h", text=text, textposition="outside", cliponaxis=False,
-        marker_color=[GREY if n else color(i) for i, n in enumerate(notes)],
+        x=[_two_lines(label) for label in labels], y=list(ms), text=text, textposition="outside",
+        cliponaxis=False, marker_color=[GREY if n else color(i) for i, n in enumerate(notes)],
         marker_pattern_shape=["/" if n else "" for n in notes],
-        hovertemplate="%{y}: %{x:.4g} ms per call<extra></extra>",
+        hovertemplate="%{x}: %{y:.4g} ms per call<extra></extra>",
     )  # fmt: skip
     top = max(ms, default=1.0) or 1.0
-    axis_title = "milliseconds per call (axis from 0)"
-    if reference is not None:
-        axis_title += f"<br>(n×) = n times the time of the {labels[reference]}"
-    x_axis = {"title": {"text": axis_title}, "rangemode": "tozero",
-              "range": [0, top * 1.6]}  # room for the text beside the longest bar  # fmt: skip
-    layout = styled_layout(title, 110 + 50 * len(labels), yaxis={"autorange": "reversed"}, xaxis=x_axis,
-                           showlegend=False)  # fmt: skip
+    # Vertical bars: the labels wrap under them and the numbers sit above, so a phone shows both.
+    y_axis = {"title": {"text": "ms per call (axis from 0)"}, "rangemode": "tozero", "range": [0, top * 1.2]}
+    layout = styled_layout(title, 320, yaxis=y_axis, showlegend=False)
     return unchecked_figure([bar], layout)
+
+
+def _two_lines(label: str) -> str:
+    """A label broken at its middle space, so bars can sit side by side on a phone."""
+    words = label.split()
+    if len(words) < 3:
+        return label
+    half = len(words) // 2
+    return " ".join(words[:half]) + "<br>" + " ".join(words[half:])
 
 
 def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[int],
@@ -376,8 +381,9 @@ def rect(
     line: str = GREY,
     width: float = 0.5,
     opacity: float = 1.0,
+    layer: str = "above",
 ) -> dict:
-    """A filled rectangle shape in data coordinates (for schematic diagrams)."""
+    """A filled rectangle shape in data coordinates (for schematic diagrams), above the traces."""
     return {
         "type": "rect",
         "x0": x0,
@@ -387,7 +393,7 @@ def rect(
         "fillcolor": fill,
         "opacity": opacity,
         "line": {"color": line, "width": width},
-        "layer": "below",
+        "layer": layer,
     }
 
 

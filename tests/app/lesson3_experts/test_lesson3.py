@@ -210,11 +210,12 @@ def test_benchmark_button_times_three_paths_and_checks_triton(lesson3: AppTest) 
     table = lesson3.table[0].value
     assert list(table.index) == ["naive per-expert loop", "sorted grouped path (torch)", "Triton kernel"]
     assert all(float(d) < 1e-4 for d in table["max |Δ| vs sorted torch"])
-    bars = figure(lesson3, "experts_bench_chart")["data"][0]["y"]
+    bars = figure(lesson3, "experts_bench_chart")["data"][0]["x"]  # the paths drawn, one bar each
+    assert len(bars) >= 2
     if not torch.cuda.is_available():
         assert "(Triton interpreter)" in table["device"].iloc[2]
         assert "not kernel speed" in texts(lesson3)
-        assert "Triton kernel" not in bars  # interpreter time is never drawn as a speed
+        assert not any("Triton" in b for b in bars)  # interpreter time is never drawn as a speed
 
 
 def test_bad_url_values_are_clamped_or_replaced_with_a_notice(open_page) -> None:
