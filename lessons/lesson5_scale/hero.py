@@ -42,18 +42,22 @@ def render_hero() -> None:
         fig = charts.experts_touched_curve(pc.num_experts, pc.top_k, BATCHES, touched, batch,
                                            title=f"{model.split('/')[-1]}: experts one layer's batch touches")
         show_chart(fig, key="scale_hero_chart",
-                   summary=f"With {batch:,} tokens, about {now:.0f} of {pc.num_experts} routed experts per "
+                   summary=f"With {_tokens(batch)}, about {now:.0f} of {pc.num_experts} routed experts per "
                            f"layer are used at least once (each token uses {pc.top_k}), if the router "
                            "spread tokens evenly.")  # fmt: skip
         st.markdown(
             f"Stored: **{pc.total / 1e9:,.1f}B parameters** ({pc.total * BYTES_BF16 / 1e9:,.0f} GB in BF16). "
             f"Used per token: **{pc.active / 1e9:,.1f}B** ({pc.active / pc.total:.0%}). A batch of "
-            f"{batch:,} tokens reaches about {now / pc.num_experts:.0%} of the experts, so all "
-            f"{pc.total * BYTES_BF16 / 1e9:,.0f} GB must be in memory even though each token computes "
-            f"with {pc.active / 1e9:,.1f}B."
+            f"{_tokens(batch)} reaches about {now / pc.num_experts:.0%} of the experts and the next "
+            f"batch reaches others, so all {pc.total * BYTES_BF16 / 1e9:,.0f} GB must stay in memory "
+            f"even though each token computes with {pc.active / 1e9:,.1f}B."
         )
         write_url(scale_hero_model=model, scale_hero_batch=batch)
         _touch_prediction()
+
+
+def _tokens(n: int) -> str:
+    return f"{n:,} token" + ("" if n == 1 else "s")
 
 
 def touched_outcome(touched: float) -> str:
