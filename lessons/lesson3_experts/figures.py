@@ -220,7 +220,7 @@ def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str],
     )  # fmt: skip
     top = max(ms, default=1.0) or 1.0
     # Vertical bars: the labels wrap under them and the numbers sit above, so a phone shows both.
-    y_axis = {"title": {"text": "ms per call (axis from 0)"}, "rangemode": "tozero", "range": [0, top * 1.2]}
+    y_axis = {"title": {"text": "ms per call"}, "rangemode": "tozero", "range": [0, top * 1.2]}  # from 0
     layout = styled_layout(title, 320, yaxis=y_axis, showlegend=False)
     return unchecked_figure([bar], layout)
 
