@@ -90,6 +90,7 @@ def main(argv=None) -> int:
                         "speedup": b / a,
                     }
                 )
+                print(f"  measured {rows[-1]}", file=sys.stderr, flush=True)
             assert gen_ours() == gen_theirs()[0, 32:].tolist(), "greedy decodes differ"
             a, b = timed_pair(gen_ours, gen_theirs, args.decode_repeats)
             rows.append(
@@ -102,6 +103,7 @@ def main(argv=None) -> int:
                     "speedup": b / a,
                 }
             )
+            print(f"  measured {rows[-1]}", file=sys.stderr, flush=True)
     total, active = ours.num_params()
     print(
         f"MoELM vs transformers {__import__('transformers').__version__} MixtralForCausalLM, "
