@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from lessons.course.figures import OKABE_ITO, human_count, human_flops
+from lessons.course.predict import predict, reveal
 from lessons.lesson1_what_is_moe.figures import params_bars
 from moe_core.model_cards import MODEL_CARDS, ModelCard, mixtral_like
 from moe_core.params import ParamCount, count_params, dense_equivalent
@@ -104,11 +105,58 @@ def _load_preset() -> None:
         st.session_state[f"intro_calc_{knob}"] = value
 
 
+SIZE_OPTIONS = ("8 × 7B = 56B", "About 47B", "About 13B", "7B")
+COMPUTE_OPTIONS = ("It doubles", "It grows a little (only the router's scores)",
+                   "It stays exactly the same", "It halves")  # fmt: skip
+
+
+def size_outcome(total: float) -> str:
+    """Which of SIZE_OPTIONS Mixtral's counted total (parameters) is."""
+    return min(SIZE_OPTIONS, key=lambda o: abs({"8 × 7B = 56B": 56e9, "About 47B": 47e9, "About 13B": 13e9,
+                                                "7B": 7e9}[o] - total))  # fmt: skip
+
+
+def compute_outcome(ratio: float) -> str:
+    """Which of COMPUTE_OPTIONS a FLOPs ratio (16 experts over 8, k = 2) is."""
+    if ratio > 1.5:
+        return COMPUTE_OPTIONS[0]
+    if ratio > 1.0 + 1e-9:
+        return COMPUTE_OPTIONS[1]
+    return COMPUTE_OPTIONS[2] if ratio >= 1.0 - 1e-9 else COMPUTE_OPTIONS[3]
+
+
+def _predictions() -> None:
+    """Two misconceptions, each answered by the calculator below it."""
+    predict(1, "mixtral_size", "Mixtral **8x7B** has eight experts of the size of a 7B model's "
+            "feed-forward blocks. How many parameters does it store?", SIZE_OPTIONS)  # fmt: skip
+    predict(1, "more_experts", "Give Mixtral 16 experts instead of 8 and keep k = 2. What happens to "
+            "its compute per token? Try it with the E slider.", COMPUTE_OPTIONS)  # fmt: skip
+
+
+def _reveals(knobs: dict[str, int]) -> None:
+    mixtral = MODEL_CARDS[DEFAULT_PRESET].config
+    total = count_params(mixtral).total
+    reveal(1, "mixtral_size", size_outcome(total),
+           f"count_params on Mixtral's config gives {human_count(total)} (the release post says 46.7B): "
+           "only the feed-forward blocks are copied eight times; attention, embeddings and norms are "
+           "stored once.")  # fmt: skip
+    if st.session_state.get("intro_calc_preset") == DEFAULT_PRESET and knobs["experts"] != 8:
+        st.session_state["intro_calc_tried_experts"] = True
+    if st.session_state.get("intro_calc_tried_experts"):
+        more = count_params(config_with(mixtral, {**knobs_of(mixtral), "experts": 16}))
+        ratio = more.flops_per_token / count_params(mixtral).flops_per_token
+        reveal(1, "more_experts", compute_outcome(ratio),
+               f"With 16 experts Mixtral's forward pass costs {ratio:.5f}× as much per token: each "
+               "token still runs 2 experts; only the router scores 16 experts instead of 8. The total "
+               f"grows to {human_count(more.total)}: more experts cost memory, not compute.")  # fmt: skip
+
+
 @st.fragment
 def render_calculator() -> None:
     if "intro_calc_experts" not in st.session_state:
         st.session_state["intro_calc_preset"] = DEFAULT_PRESET
         _load_preset()
+    _predictions()
     with st.container(border=True):
         st.markdown("**Parameter and FLOP calculator**")
         name = st.selectbox("Start from", [CUSTOM, *MODEL_CARDS], key="intro_calc_preset",
@@ -124,6 +172,7 @@ def render_calculator() -> None:
         pc = count_params(config)
         unchanged = card is not None and knobs == knobs_of(base)
         _show_result(pc, config, card if unchanged else None)
+    _reveals(knobs)
 
 
 def _sliders(allowed: set[str]) -> dict[str, int]:
