@@ -85,6 +85,17 @@ a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus
 
 /* Phones: a display formula wider than the screen scrolls inside its own box, never the page. */
 .katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+/* ...and shows that it does: a soft shadow on the side with more formula (the white covers move
+   with the content, the shadows stay at the box's edges). */
+[data-moe-scroll] {
+  background:
+    linear-gradient(to right, #fff 30%, rgba(255, 255, 255, 0)) left center / 32px 100% no-repeat local,
+    linear-gradient(to left, #fff 30%, rgba(255, 255, 255, 0)) right center / 32px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, rgba(27, 36, 48, .22), transparent)
+      left center / 12px 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, rgba(27, 36, 48, .22), transparent)
+      right center / 12px 100% no-repeat scroll;
+}
 
 /* A collapsed sidebar is only slid out of view: its links stayed in the Tab order, 7 invisible
    stops on a phone. Hidden, they leave it; the open button brings them back. */
