@@ -645,6 +645,28 @@ def test_postgres_dropped_connection_is_retried_once(
     assert "retrying once" in caplog.text
 
 
+def test_postgres_claim_and_predictions(pg_url: str) -> None:
+    store = ProgressStore(pg_url)
+    old, new = _unique("ann"), "browser:" + _unique("t")
+    try:
+        store.record_quiz(old, 1, 0.9)
+        store.record_quiz(old, 2, 0.5)
+        store.mark_visited(old, 2)
+        store.record_prediction(old, 4, "collapse", "one expert")
+        store.record_quiz(new, 2, 0.7)
+        store.set_display_name(new, "Ann")
+        assert store.claim_name(old, new) == 4
+        mine = store.progress(new)
+        assert (mine[1].passed, mine[2].best_score, mine[2].attempts) == (True, 0.7, 2)
+        assert mine[2].first_attempt_at <= mine[2].last_attempt_at
+        assert store.last_visited(new) == 2 and store.predictions(new, 4) == {"collapse": "one expert"}
+        assert store.progress(old) == {} and store.claim_name(old, new) == 0
+        assert store.display_name(new) == "Ann"
+    finally:
+        store.reset(old)
+        store.reset(new)
+
+
 def test_postgres_version_1_database_is_migrated_losing_nothing(pg_url: str) -> None:
     import sqlalchemy as sa
 
