@@ -156,11 +156,13 @@ def test_bad_input_raises_clear_value_error(mutate, message):
         fused_moe(**mutate(args))
 
 
-def test_import_does_not_load_triton_and_triton_path_sets_interpreter():
+def test_import_does_not_load_triton_and_sets_the_interpreter_without_a_gpu():
+    # moe_core owns the choice at import (DESIGN.md, "Who turns on Triton's interpreter"): it sets
+    # the variable when no CUDA device is present, and never imports Triton itself.
     code = (
         "import os, sys, torch, moe_core\n"
         "assert 'triton' not in sys.modules, 'import moe_core imported triton'\n"
-        "assert 'TRITON_INTERPRET' not in os.environ\n"
+        "assert os.environ.get('TRITON_INTERPRET') == (None if torch.cuda.is_available() else '1')\n"
         "x = torch.randn(4, 16); w1 = torch.randn(2, 32, 16); w2 = torch.randn(2, 16, 16)\n"
         "moe_core.fused_moe(x, w1, w2, torch.randn(4, 2), 1, backend='triton')\n"
         "print(os.environ.get('TRITON_INTERPRET'))\n"
@@ -190,23 +192,3 @@ def test_triton_missing_gives_clear_error():
     assert result.returncode == 0, result.stderr
     assert "torch.Size([4, 16])" in result.stdout
     assert "ERR" in result.stdout and "pip install" in result.stdout
-
-
-def test_triton_imported_early_in_compiled_mode_gives_clear_error():
-    code = (
-        "import os, torch\n"
-        "import triton  # another library got there first, with the interpreter off\n"
-        "import moe_core\n"
-        "x = torch.randn(4, 16); w1 = torch.randn(2, 32, 16); w2 = torch.randn(2, 16, 16)\n"
-        "try:\n"
-        "    moe_core.fused_moe(x, w1, w2, torch.randn(4, 2), 1, backend='triton')\n"
-        "except RuntimeError as e:\n"
-        "    print('ERR', e)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    if torch.cuda.is_available():
-        return  # compiled mode is right on a GPU machine: nothing to report
-    assert "ERR" in result.stdout and "TRITON_INTERPRET=1" in result.stdout, result.stderr
