@@ -16,7 +16,8 @@ except ImportError:  # pragma: no cover - torch is a hard requirement
 
 # Other libraries the tests import (transformers) import triton at import time. Triton decorates
 # its own helpers (tl.zeros, ...) then, so the interpreter must be chosen before that happens —
-# the same choice moe_core makes lazily (see moe_core.kernels.load_triton).
+# the same choice moe_core makes when it is imported (moe_core.kernels; load_triton also recovers when
+# Triton was imported first), set here before any test module can import transformers.
 if "TRITON_INTERPRET" not in os.environ and not _HAS_CUDA:
     os.environ["TRITON_INTERPRET"] = "1"
 
