@@ -18,6 +18,7 @@ import logging
 import streamlit as st
 
 from lessons.course import sidebar as ui
+from lessons.course.glossary import glossary_with_headings
 from lessons.course.heap import freeze_startup_heap
 from lessons.course.quiz import QUIZ_ANCHOR, QuizResult, render_quiz
 from lessons.course.render import render_blocks
@@ -249,6 +250,8 @@ def render_reference_page() -> None:
     for tab, name in ((glossary, "glossary"), (references, "references")):
         with tab:
             text = load_page_text(name)
+            if text and name == "glossary":
+                text = glossary_with_headings(text)  # one anchor per term, for the lessons' links
             render_blocks(split_math(text) if text else [])
             if not text:
                 st.info(f"The {name} is being written.")

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import streamlit as st
 
+from lessons.course.glossary import link_first_uses
 from lessons.course.text import Block, load_sections
 
 # --- escaping --------------------------------------------------------------------------------
@@ -40,6 +42,13 @@ def render_blocks(blocks: tuple[Block, ...] | list[Block]) -> None:
             st.markdown(block.text)
 
 
+@lru_cache(maxsize=8)
+def linked_sections(lesson: int) -> tuple[tuple[Block, ...], ...]:
+    """Each section's blocks with the lesson's first use of every glossary term linked."""
+    linked: set[str] = set()
+    return tuple(tuple(link_first_uses(s.blocks, linked)) for s in load_sections(lesson))
+
+
 def render_sections(lesson: int, widgets: Mapping[str, Callable[[], None]] | None = None) -> None:
     """Draw a lesson's Markdown sections in order, each widget right after its section's slug.
 
@@ -50,8 +59,8 @@ def render_sections(lesson: int, widgets: Mapping[str, Callable[[], None]] | Non
     sections = load_sections(lesson)
     if not sections:
         st.info("The text of this lesson is being written.")
-    for section in sections:
-        render_blocks(section.blocks)
+    for section, blocks in zip(sections, linked_sections(lesson), strict=True):
+        render_blocks(blocks)
         widget = widgets.pop(section.slug, None)
         if widget is not None:
             widget()
