@@ -35,7 +35,7 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("Mixtral", {"top_k": 2}, "softmax, top-2 of 8, renormalised (Jiang et al. 2024; "
            "transformers MixtralSparseMoeBlock)"),
     Recipe("Qwen3-MoE", {"top_k": 2, "renormalize": True, "topk_before_scoring": False},
-           "softmax, top-8 of 128, renormalised when norm_topk_prob (true in Qwen3-235B-A22B's config)"),
+           "softmax, top-8 of 128, renormalised when norm_topk_prob (true in Qwen3-30B-A3B's config)"),
     Recipe("OLMoE", {"top_k": 2, "renormalize": False},
            "softmax, top-8 of 64, not renormalised (norm_topk_prob false; Muennighoff et al. 2024)"),
     Recipe("Qwen2-MoE", {"top_k": 2, "renormalize": False},
