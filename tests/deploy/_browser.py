@@ -11,7 +11,9 @@ lesson's TOML file, so the tests follow the content, and read progress the way a
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -97,9 +99,16 @@ def browser_thread() -> Iterator[BrowserThread]:
 # --- what a learner does ----------------------------------------------------------------------
 
 
+def learner_token(learner: str) -> str:
+    """A fixed private learner token per test learner (any 22 URL-safe characters are one)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(learner.encode()).digest()[:16]).decode().rstrip("=")
+
+
 def page_url(base: str, page: str, learner: str | None = None, **params: str) -> str:
-    """URL of `page` ("" = home, else a lesson's URL path such as "What_is_MoE")."""
-    query = {"learner": learner, **params} if learner is not None else params
+    """URL of `page` ("" = home, else a lesson's URL path such as "What_is_MoE"). A `learner` is
+    opened by their resume link (the private id) and shown under their name."""
+    query = ({"resume": learner_token(learner), "learner": learner, **params} if learner is not None
+             else params)
     suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
     return f"{base.rstrip('/')}/{page}{suffix}"
 

@@ -109,7 +109,8 @@ class Cluster:
         return [line.split("\t") for line in done.stdout.splitlines() if line]
 
     def passed_lessons(self) -> dict[str, list[int]]:
-        rows = self.psql("select learner, lesson from quiz_results where passed order by learner, lesson")
+        rows = self.psql("select l.display_name, q.lesson from quiz_results q join learners l "
+                         "on l.id = q.learner where q.passed order by l.display_name, q.lesson")
         result: dict[str, list[int]] = {}
         for learner, lesson in rows:
             result.setdefault(learner, []).append(int(lesson))

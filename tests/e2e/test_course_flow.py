@@ -61,11 +61,11 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     assert "0 / 5 completed" in page.locator('[data-testid="stMain"]').text_content()
     screenshot(page, "home_first_visit")
 
-    # The name prompt: the chosen name goes into the URL and is shown escaped.
+    # The name prompt: the chosen name is only shown (escaped); the address carries no learner.
     page.get_by_label("Learner name").fill(LEARNER)
     page.get_by_role("button", name="Start learning").click()
     wait_for_app_idle(page)
-    page.wait_for_url(re.compile(r"learner=Ada"))
+    assert "learner=" not in page.url
     assert f"Learning as {LEARNER}" in page.locator('[data-testid="stMain"]').text_content()
     assert page.locator("b", has_text="e2e").count() == 0  # the <b> was not rendered as HTML
     screenshot(page, "home")
@@ -74,7 +74,7 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
         click_nav(page, re.compile(rf"^{info.number}\. "), FIRST_VISIT_MS)
         assert_no_exception(page)
         page.get_by_role("heading", name=info.title).first.wait_for()
-        assert "learner=Ada" in page.url, f"the learner was lost on the way to {info.page}"
+        assert f"Learning as {LEARNER}" in sidebar_text(page), f"learner lost on the way to {info.page}"
         screenshot(page, f"lesson{info.number}")
 
     click_nav(page, "Glossary and references")
@@ -102,8 +102,8 @@ def test_course_flow(page, app_server: AppServer, restart_app) -> None:
     wait_for_app_idle(page)
     assert "1 / 5 completed" in sidebar_text(page)
 
-    # A server restart on the same database keeps it; the URL alone restores the learner.
+    # A server restart on the same database keeps it; the browser alone restores the learner.
     fresh = restart_app()
-    goto(page, f"{fresh.url}/?learner=Ada+%3Cb%3Ee2e%3C%2Fb%3E")
+    goto(page, f"{fresh.url}/")
     assert "1 / 5 completed" in page.locator('[data-testid="stMain"]').text_content()
     screenshot(page, "home_after_restart")

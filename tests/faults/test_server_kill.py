@@ -62,8 +62,9 @@ def test_sigkill_mid_course_loses_no_confirmed_result(browser_thread: BrowserThr
         fresh.stop()
     with sqlite3.connect(db) as conn:
         assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
-        rows = conn.execute("select lesson, passed, attempts, best_score from quiz_results "
-                            "where learner = ? order by lesson", (LEARNER,)).fetchall()
+        rows = conn.execute("select q.lesson, q.passed, q.attempts, q.best_score from quiz_results q "
+                            "join learners l on l.id = q.learner where l.display_name = ? "
+                            "order by q.lesson", (LEARNER,)).fetchall()
     assert [(lesson, passed, attempts) for lesson, passed, attempts, _ in rows] == [
         (1, 1, 1), (3, 1, 1), (4, 0, 1)]
     assert rows[0][3] == 1.0 and rows[1][3] == 1.0 and rows[2][3] < 0.8

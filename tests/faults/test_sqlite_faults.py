@@ -132,6 +132,6 @@ def test_locked_database_gives_a_notice_then_saves_once_released(
     assert not notices_matching(at, r"busy|locked|can't be saved"), warnings(at)
     assert "2 / 5 completed" in shown(at)
     with sqlite3.connect(path) as conn:
-        rows = conn.execute("select lesson, passed from quiz_results where learner = 'Lu' "
-                            "order by lesson").fetchall()
+        rows = conn.execute("select q.lesson, q.passed from quiz_results q join learners l "
+                            "on l.id = q.learner where l.display_name = 'Lu' order by q.lesson").fetchall()
     assert rows == [(1, 1), (3, 1)]
