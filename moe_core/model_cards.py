@@ -10,6 +10,7 @@ Treat every dict here as read-only: ``MODEL_CARDS`` is shared by every caller.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,10 +245,11 @@ _CARDS: list[ModelCard] = [
 MODEL_CARDS: dict[str, ModelCard] = {card.repo: card for card in _CARDS}
 
 
-def comparison_rows() -> list[dict[str, Any]]:
-    """One row per card: computed and published sizes side by side (Lesson 5's real-models table)."""
+def comparison_rows(cards: Iterable[ModelCard] | None = None) -> list[dict[str, Any]]:
+    """One row per card (default: MODEL_CARDS): computed and published sizes side by side (Lesson 5's
+    real-models table)."""
     rows = []
-    for card in _CARDS:
+    for card in _CARDS if cards is None else cards:
         pc = count_params(card.config)
         rows.append({
             "model": card.repo, "experts": pc.num_experts, "top_k": pc.top_k,

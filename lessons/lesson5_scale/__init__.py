@@ -35,7 +35,7 @@ from lessons.lesson5_scale.calc import (
     train_specialisation,
 )
 from lessons.lesson5_scale.hero import render_hero
-from moe_core.model_cards import MODEL_CARDS, comparison_rows
+from moe_core.model_cards import MODEL_CARDS, MORE_MODEL_CARDS, comparison_rows
 
 RANKS, EXPERTS, GPU_COUNTS = (1, 2, 4, 8), (8, 16, 32, 64), (1, 2, 4, 8, 16, 32, 64)
 CONTEXTS = (1024, 4096, 16384, 32768, 131072)
@@ -289,16 +289,21 @@ def _columns(link: bool) -> dict:
 @st.fragment
 def models_panel() -> None:
     with st.container(border=True):
-        rows = comparison_rows()  # count_params on every card's config, now
+        # count_params on every card's config, now: the calculator's presets and the other families
+        rows = comparison_rows([*MODEL_CARDS.values(), *MORE_MODEL_CARDS.values()])
         table = pd.DataFrame([{**_row(HUB + r["model"], r["experts"], r["shared"], r["top_k"],
                                       r["total_b"] * 1e9, r["active_b"] * 1e9),
-                               "published (B)": f"{r['published_total_b']:g} / {r['published_active_b']:g}"}
-                              for r in rows])
+                               "published (B)": _published(r)} for r in rows])  # fmt: skip
         st.dataframe(table, hide_index=True, key="scale_models_table", column_config=_columns(link=True))
         st.caption("Active fractions fell from about 28% to under 10% as experts grew smaller and more "
                    "numerous. Published figures are total / active from each model card; a model's name "
                    "opens its card on the Hugging Face Hub.")
         _paste_config()
+
+
+def _published(row: dict) -> str:
+    active = row["published_active_b"]
+    return f"{row['published_total_b']:g} / " + ("not published" if active is None else f"{active:g}")
 
 
 def _load_example() -> None:

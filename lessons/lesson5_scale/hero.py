@@ -14,11 +14,12 @@ from lessons.course.predict import predict, reveal
 from lessons.course.url_state import url_choice, url_number, write_url
 from lessons.lesson5_scale import figures as charts
 from lessons.lesson5_scale.calc import experts_touched
-from moe_core.model_cards import MODEL_CARDS
+from moe_core.model_cards import MODEL_CARDS, MORE_MODEL_CARDS
 from moe_core.params import count_params
 
-MODELS = tuple(MODEL_CARDS)
-DEFAULT_MODEL = "deepseek-ai/DeepSeek-V3" if "deepseek-ai/DeepSeek-V3" in MODEL_CARDS else MODELS[0]
+CARDS = {**MODEL_CARDS, **MORE_MODEL_CARDS}  # every family count_params knows
+MODELS = tuple(CARDS)
+DEFAULT_MODEL = "deepseek-ai/DeepSeek-V3" if "deepseek-ai/DeepSeek-V3" in CARDS else MODELS[0]
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 BYTES_BF16 = 2
 TOUCH_OPTIONS = ("About 8: one token's worth", "About 64", "About 128, half of them", "Nearly all 256")
@@ -36,7 +37,7 @@ def render_hero() -> None:
         left, right = st.columns([3, 2])
         model = left.selectbox("Model", MODELS, key="scale_hero_model")
         batch = right.select_slider("Tokens in a batch", BATCHES, key="scale_hero_batch")
-        pc = count_params(MODEL_CARDS[model].config)
+        pc = count_params(CARDS[model].config)
         touched = [experts_touched(pc.num_experts, pc.top_k, b) for b in BATCHES]
         now = touched[BATCHES.index(batch)]
         fig = charts.experts_touched_curve(pc.num_experts, pc.top_k, BATCHES, touched, batch,
@@ -76,7 +77,7 @@ def _touch_prediction() -> None:
         state["scale_hero_tried"] = True
     if not st.session_state.get("scale_hero_tried"):
         return
-    pc = count_params(MODEL_CARDS[DEFAULT_MODEL].config)
+    pc = count_params(CARDS[DEFAULT_MODEL].config)
     touched = experts_touched(pc.num_experts, pc.top_k, 256)
     reveal(5, "batch_touches", touched_outcome(touched),
            f"About {touched:.0f} of {pc.num_experts}, if the router spreads tokens evenly (and still "
