@@ -48,8 +48,13 @@ def layer_svg(token: str, probs: np.ndarray, topk_ids: list[int], weights: list[
     shown = html.escape(token.replace("\n", "⏎") if token.strip() else repr(token), quote=True)
     row_h, top = 30, 20
     height = top + num_experts * row_h + 20
-    parts = [f'<svg viewBox="0 0 760 {height}" width="100%" role="img" style="max-width:760px;'
-             f'font-family:sans-serif;font-size:13px" xmlns="http://www.w3.org/2000/svg">']  # fmt: skip
+    chosen = ", ".join(map(str, topk_ids))
+    label = html.escape(f"One MoE layer (layer {layer + 1}) routing the token {token!r}: router scores, "
+                        f"top-{len(topk_ids)} experts {chosen}, weighted sum", quote=True)
+    # role="group", not "img": its parts are links (an img must not contain interactive elements).
+    parts = [f'<svg viewBox="0 0 760 {height}" width="100%" role="group" aria-label="{label}" '
+             f'style="max-width:760px;font-family:sans-serif;font-size:13px" '
+             f'xmlns="http://www.w3.org/2000/svg"><title>{label}</title>']  # fmt: skip
     mid = top + num_experts * row_h / 2
     parts.append(_link("token", f'<rect x="4" y="{mid - 22}" width="110" height="44" rx="6" fill="#F1F3F6" '
                        f'stroke="{TEXT}"/><text x="59" y="{mid - 4}" text-anchor="middle" fill="{TEXT}">token'
@@ -105,9 +110,10 @@ def block_svg() -> str:
     """Where the MoE layer sits: a decoder block, with the MoE layer in place of the dense FFN."""
     boxes = [("RMSNorm", None), ("attention", None), ("+", None), ("RMSNorm", None), ("MoE layer", "token"),
              ("+", None)]  # fmt: skip
-    out = ['<svg viewBox="0 0 760 60" width="100%" role="img" style="max-width:760px;font-family:sans-serif;'
-           'font-size:13px" xmlns="http://www.w3.org/2000/svg"><title>A decoder block: norm, attention, '
-           'residual add, norm, MoE layer, residual add</title>']  # fmt: skip
+    block = "A decoder block: norm, attention, residual add, norm, MoE layer, residual add"
+    out = [f'<svg viewBox="0 0 760 60" width="100%" role="group" aria-label="{block}" '
+           'style="max-width:760px;font-family:sans-serif;font-size:13px" '
+           f'xmlns="http://www.w3.org/2000/svg"><title>{block}</title>']  # fmt: skip
     for i, (name, part) in enumerate(boxes):
         x = 10 + i * 125
         box = (f'<rect x="{x}" y="12" width="105" height="34" rx="6" fill="'
