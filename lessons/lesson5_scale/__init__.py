@@ -112,7 +112,7 @@ def fine_grained_panel() -> None:
         c1.metric("Routed experts, top-k", f"{layout.routed}, top-{layout.top_k}")
         c2.metric("Expert parameters", f"{layout.expert_params:,}", help="All experts of the live layer.")
         c3.metric("Active per token", f"{layout.active_params:,}")
-        c4.metric("Combinations C(N, k)", f"{layout.combinations:.3g}")
+        c4.metric("Combinations C(N, k)", charts.big_count(layout.combinations))
         combos = [fine_grained(m, shared).combinations if shared <= max_shared(m) else None for m in SPLITS]
         st.plotly_chart(charts.combinations_bars(SPLITS, combos, split,
                                                  title=f"Expert combinations with K_s = {shared}"),

@@ -23,6 +23,18 @@ from lessons.course.figures import (
     trace,
 )
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def big_count(n: float) -> str:
+    """A count as people read it: 1,820; 553M; 1.17 × 10¹⁹ (never 1.17e+19)."""
+    if n < 1e6:
+        return f"{n:,.0f}"
+    if n < 1e12:
+        return human_count(n)
+    exponent = len(f"{int(n)}") - 1
+    return f"{n / 10**exponent:.3g} × 10" + str(exponent).translate(_SUPERSCRIPT)
+
 
 def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None], current: int,
                       title: str | None = None) -> go.Figure:
@@ -30,7 +42,7 @@ def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None],
     labels = [f"m = {m}" for m in splits]
     values = [c if c else None for c in combinations]
     colours = [OKABE_ITO["blue"] if m == current else GREY for m in splits]
-    text = [f"{c:.3g}" if c else "n/a" for c in combinations]
+    text = [big_count(c) if c else "n/a" for c in combinations]
     fig = go.Figure(trace("bar", x=labels, y=values, marker_color=colours, text=text, textposition="outside",
                           hovertemplate="%{x}: %{y:,} combinations<extra></extra>"))
     fig.update_yaxes(type="log", title="expert combinations per token (log)", exponentformat="power")

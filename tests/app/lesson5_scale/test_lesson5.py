@@ -73,7 +73,10 @@ def test_defaults_and_fine_grained_controls() -> None:
     assert not at.exception
     assert metric(at, "Routed experts, top-k") == "125, top-13"  # 8*16 - 3, 8*2 - 3
     assert metric(at, "Expert parameters") == f"{16 * 3 * 32 * 32:,}"  # unchanged by the split
-    assert metric(at, "Combinations C(N, k)") == f"{math.comb(125, 13):.3g}"
+    combos = math.comb(125, 13)  # 1.531e+17: shown as people read it, never in e-notation
+    exponent = len(str(combos)) - 1
+    assert metric(at, "Combinations C(N, k)") == f"{combos / 10**exponent:.3g} × 10" + "".join(
+        "⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(exponent))
     assert at.query_params["scale_split"] == "8" and at.query_params["scale_shared"] == "3"
 
     at.select_slider(key="scale_split").set_value(1).run(timeout=SLOW_S)  # K_s must drop to <= 1
