@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lessons.lesson4_balancing import figures as charts  # noqa: E402
+from lessons.lesson4_balancing import figures_runs as runs_charts  # noqa: E402
 from lessons.lesson4_balancing.state import MODES  # noqa: E402
 from lessons.lesson4_balancing.sweep import (  # noqa: E402
     RECORDED,
@@ -143,7 +144,7 @@ def comparison(seeds: int, repeat: int) -> None:
         sweep_table(rows, MODES)
         limit = 1.5 / configs[0].num_experts
         shares = {m: [r.end_top_share for r in rows if r.balance == m] for m in MODES}
-        charts.seed_sweep(shares, configs[0].num_experts, balanced=limit).to_json()
+        runs_charts.seed_sweep(shares, configs[0].num_experts, balanced=limit).to_json()
 
     times = []
     for _ in range(repeat):

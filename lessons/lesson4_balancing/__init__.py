@@ -26,6 +26,7 @@ import streamlit as st
 from lessons.course.charts import show_chart
 from lessons.course.render import render_sections
 from lessons.lesson4_balancing import figures as charts
+from lessons.lesson4_balancing import figures_runs as runs_charts
 from lessons.lesson4_balancing.hero import continue_main, hero_panel
 from lessons.lesson4_balancing.runs import RunSpec, job_in, launch, poll, show_busy, status
 from lessons.lesson4_balancing.state import COMPARE, MAIN, MODES, RECOVERY, SWEEP, config, init_state
@@ -140,7 +141,7 @@ def draw_compare() -> None:
         names = {base_spec.config.balance: base_result, other.config.balance: other}
         runs = {f"{MODES[n]}": (r.stats.load, r.history.load) for n, r in names.items()}
         show_chart(
-            charts.compare_runs(runs, title=f"Same seed ({base_spec.config.seed}), side by side"),
+            runs_charts.compare_runs(runs, title=f"Same seed ({base_spec.config.seed}), side by side"),
             key="balance_compare_chart",
             summary="Held-out load after training — "
             + "; ".join(f"{MODES[n]}: {summarise_load(r.stats.load)}" for n, r in names.items()),

@@ -15,6 +15,7 @@ import torch
 
 from lessons.course.charts import show_chart
 from lessons.lesson4_balancing import figures as charts
+from lessons.lesson4_balancing import figures_runs as runs_charts
 from lessons.lesson4_balancing.sweep import SweepRow, sweep_table
 from moe_core.collapse_verdict import BALANCED_SHARE, SPIKE_FACTOR, Verdict, judge
 from moe_core.data import make_task
@@ -260,7 +261,7 @@ def sweep_summary(rows: Sequence[SweepRow], modes: Mapping[str, str], num_expert
     seeds = {label: [r.seed for r in rows if r.balance == mode] for mode, label in modes.items()}
     first = next(iter(seeds.values()))
     show_chart(
-        charts.seed_sweep(
+        runs_charts.seed_sweep(
             shares,
             num_experts,
             balanced=BALANCED_SHARE / num_experts,

@@ -336,7 +336,7 @@ def test_domain_heatmap_rows_are_shares_of_each_domain() -> None:
 
 
 def test_side_by_side_and_seed_sweep_figures() -> None:
-    from lessons.lesson4_balancing.figures import compare_runs, seed_sweep
+    from lessons.lesson4_balancing.figures_runs import compare_runs, seed_sweep
 
     runs = {"none": ([1.0, 0.0], [[0.5, 0.5], [1.0, 0.0]]), "bias": ([0.5, 0.5], [[0.5, 0.5]] * 2)}
     fig = compare_runs(runs, title="x")
