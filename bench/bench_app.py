@@ -74,8 +74,10 @@ from lessons.lesson1_what_is_moe import calculator as calc  # noqa: E402
 from lessons.lesson1_what_is_moe.figures import params_bars  # noqa: E402
 from lessons.lesson1_what_is_moe.live import live_view  # noqa: E402
 from lessons.lesson2_router import figures as rch  # noqa: E402
+from lessons.lesson3_experts import batch as l3v  # noqa: E402
 from lessons.lesson3_experts import bench as l3b  # noqa: E402
 from lessons.lesson3_experts import figures as ech  # noqa: E402
+from lessons.lesson3_experts import kernel_view as l3_kernel  # noqa: E402
 from moe_core.dispatch import align_block_size, apply_capacity, sort_by_expert  # noqa: E402
 from moe_core.model_cards import MODEL_CARDS  # noqa: E402
 from moe_core.params import count_params, dense_equivalent  # noqa: E402
@@ -217,7 +219,7 @@ E_DEFAULT = {"tokens": 16, "k": 2, "block": 16, "width": 128, "block_n": 32, "ca
 
 
 def _e_batch(s: dict) -> tuple[list[str], torch.Tensor, list[str], int]:
-    words, logits = l3._example_batch()
+    words, logits = l3v.example_batch()
     t, k = s["tokens"], s["k"]
     ids = softmax_topk(torch.from_numpy(logits[:t]), k).topk_ids
     labels = [f"token {i // k} “{words[i // k]}”, choice {i % k + 1}" for i in range(t * k)]
@@ -241,7 +243,7 @@ def _e_panel(name: str, s: dict) -> Work:
             d[2], d[3],
             title="M-blocks")])  # fmt: skip
     if name == "tiles":
-        return Work(lambda: (*_e_dispatch(s), l3._valid_rows(_e_dispatch(s)[4])), lambda d: [ech.launch_grid(
+        return Work(lambda: (*_e_dispatch(s), l3v.valid_rows(_e_dispatch(s)[4])), lambda d: [ech.launch_grid(
             d[4].block_expert_ids.tolist(), d[5].tolist(), d[4].block_size, s["width"], s["block_n"],
             l3.GROUP_M,
             d[3], title="Launch grid")])  # fmt: skip
@@ -255,9 +257,9 @@ def _e_panel(name: str, s: dict) -> Work:
     def kernel_model() -> tuple:  # the kernel panel
         words, ids, _, _, d = _e_dispatch(s)
         pid = min(s["tile"], d.block_expert_ids.numel() - 1)
-        l3.kernel_source()
-        l3._lookup_values(d, pid, ids.shape[1], words)
-        return d, l3._valid_rows(d), pid
+        l3_kernel.kernel_source()
+        l3_kernel._lookup_values(d, pid, ids.shape[1], words)
+        return d, l3v.valid_rows(d), pid
     return Work(kernel_model, lambda d: [ech.tile_strip(
         d[0].block_expert_ids.tolist(), d[1].tolist(), d[0].block_size, d[2], title="M-blocks")])
 

@@ -21,33 +21,40 @@ value (`st.rerun([...])`). Values live in the URL as `experts_*` via `lessons.co
 
 from __future__ import annotations
 
-import ast
 import itertools
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
-import moe_core.kernels
 from lessons.course.charts import show_chart
-from lessons.course.models import get_model
 from lessons.course.predict import predict, reveal
-from lessons.course.render import render_blocks
+from lessons.course.render import linked_sections, render_blocks
 from lessons.course.text import lesson_dir, load_sections, read_text
-from lessons.course.url_state import forget_notice_and_rerun, seed_numbers, show_stored_notices, write_url
+from lessons.course.url_state import seed_numbers, write_url
 from lessons.lesson3_experts import figures as charts
 from lessons.lesson3_experts import predictions as pr
+from lessons.lesson3_experts.batch import (
+    BATCH_PANELS,
+    BLOCKS,
+    CAPACITY,
+    DISPATCH,
+    HERO,
+    KERNEL,
+    TILES,
+    batch_num_experts,
+    changed,
+    live_batch,
+    live_dispatch,
+    notices,
+    plural,
+    valid_rows,
+)
 from lessons.lesson3_experts.bench import BENCH_CHOICES, bench_panel
-from moe_core.dispatch import Dispatch, align_block_size, apply_capacity, expert_capacity, sort_by_expert
-from moe_core.router import softmax_topk
-from moe_core.text_data import EXAMPLES
+from lessons.lesson3_experts.kernel_view import kernel_panel
+from moe_core.dispatch import Dispatch, apply_capacity, expert_capacity, sort_by_expert
 
-DISPATCH, BLOCKS, TILES, CAPACITY = "experts_dispatch", "experts_blocks", "experts_tiles", "experts_capacity"
-HERO, KERNEL = "experts_hero", "experts_kernel"
-BATCH_PANELS = [HERO, DISPATCH, BLOCKS, TILES, CAPACITY, KERNEL]  # everything drawn from the live batch
 # The tile diagram's inner dimension: the demo model's width D = 32, walked BLOCK_K = 16 at a time (the
 # smallest tile tl.dot takes; TileConfig's default 32 would make the inner loop a single step).
 BLOCK_K, INNER = 16, 32
@@ -91,15 +98,15 @@ def render_body() -> None:
     sections = load_sections(3)
     if not sections:
         st.info("The text of this lesson is being written.")
-    for section in sections:
+    for section, blocks in zip(sections, linked_sections(3), strict=True):  # glossary links in the text
         widget = widgets.pop(section.slug, None)
         if section.slug in DEEP_DIVES:  # optional reading: collapsed, and says so
             with st.expander(DEEP_DIVES[section.slug], icon=":material/code:"):
-                render_blocks(section.blocks)
+                render_blocks(blocks)
                 if widget is not None:
                     widget()
             continue
-        render_blocks(section.blocks)
+        render_blocks(blocks)
         if widget is not None:
             widget()
     for widget in widgets.values():  # a section not written yet: its widget still shows
@@ -111,53 +118,6 @@ def _init_state() -> None:
     seed_numbers(notices, NUMBERS, CHOICES)
 
 
-def _notices(*keys: str) -> None:
-    show_stored_notices("experts_notices", *keys)
-
-
-def _changed(key: str, panels: list[str]) -> None:
-    forget_notice_and_rerun("experts_notices", key, panels)
-
-
-# --- the live batch --------------------------------------------------------------------------
-
-
-@st.cache_data(max_entries=1, show_spinner=False)
-def _example_batch() -> tuple[list[str], np.ndarray]:
-    """Words and router logits [T, E] of all example sentences, each encoded in its own context."""
-    model = get_model()
-    words, logits = [], []
-    with torch.no_grad():
-        for sentence in EXAMPLES.values():
-            w, _, x_TD = model.sentence_hidden(sentence)
-            words += w
-            logits.append(model.moe.router.gate(x_TD))
-    return words, torch.cat(logits).numpy()
-
-
-def _batch() -> tuple[list[str], torch.Tensor, list[str]]:
-    """Words [T], topk_ids [T, K] and a label per slot, for the current T and k."""
-    tokens, top_k = int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"])
-    words, logits = _example_batch()
-    ids = softmax_topk(torch.from_numpy(logits[:tokens]), top_k).topk_ids
-    labels = [f"token {s // top_k} “{words[s // top_k]}”, choice {s % top_k + 1}"  # words are [a-z]+
-              for s in range(tokens * top_k)]  # fmt: skip
-    return words[:tokens], ids, labels
-
-
-def _dispatch() -> tuple[Dispatch, torch.Tensor, list[str]]:
-    _, ids, labels = _batch()
-    return align_block_size(ids, _num_experts(), int(st.session_state["experts_block"])), ids, labels
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def _num_experts() -> int:
-    return get_model().config.num_experts
-
-
 # --- panels ------------------------------------------------------------------------------------
 
 
@@ -167,13 +127,13 @@ def hero_panel() -> None:
     if intro:
         st.markdown(intro)
     st.slider("tokens in the batch T", 4, 96, step=4, key="experts_tokens",
-              on_change=_changed, args=("experts_tokens", BATCH_PANELS))  # fmt: skip
-    _notices("experts_tokens")
-    d, ids, labels = _dispatch()
+              on_change=changed, args=("experts_tokens", BATCH_PANELS))  # fmt: skip
+    notices("experts_tokens")
+    d, ids, labels = live_dispatch()
     n, n_pad, num_blocks = d.num_slots, d.num_padded_rows, d.block_expert_ids.numel()
     fig = charts.dispatch_overview(ids.flatten().tolist(), d.sorted_slot_ids.tolist(),
                                    d.block_expert_ids.tolist(), d.block_size, labels,
-                                   _num_experts())  # fmt: skip
+                                   batch_num_experts())  # fmt: skip
     summary = (f"{n} slots of {ids.shape[0]} tokens (k = {ids.shape[1]}) become {n_pad} kernel rows: "
                f"{num_blocks} M-blocks of {d.block_size} rows, {n_pad - n} of them padding "
                f"({(n_pad - n) / max(n_pad, 1):.0%}).")  # fmt: skip
@@ -184,11 +144,11 @@ def hero_panel() -> None:
 @st.fragment(key=DISPATCH)
 def dispatch_panel() -> None:
     with st.container(border=True):
-        st.slider("experts per token k", 1, 4, key="experts_k", on_change=_changed,
+        st.slider("experts per token k", 1, 4, key="experts_k", on_change=changed,
                   args=("experts_k", BATCH_PANELS))  # fmt: skip
-        _notices("experts_k")
-        words, ids, labels = _batch()
-        num_experts = _num_experts()
+        notices("experts_k")
+        words, ids, labels = live_batch()
+        num_experts = batch_num_experts()
         sorted_slots, counts = sort_by_expert(ids, num_experts)
         fig = charts.dispatch_tracks(
             ids.flatten().tolist(),
@@ -200,7 +160,7 @@ def dispatch_panel() -> None:
         n_e = counts.tolist()
         busiest = max(range(num_experts), key=n_e.__getitem__)
         summary = (f"Expert segments after the sort: {', '.join(f'E{e} {c}' for e, c in enumerate(n_e))}; "
-                   f"E{busiest} is the busiest, {_plural(n_e.count(0), 'expert')} empty.")  # fmt: skip
+                   f"E{busiest} is the busiest, {plural(n_e.count(0), 'expert')} empty.")  # fmt: skip
         show_chart(fig, key="experts_dispatch_chart", summary=summary)
         offsets = np.concatenate([[0], np.cumsum(counts.numpy())])
         table = pd.DataFrame({"slots n_e": [str(c) for c in n_e],
@@ -221,11 +181,11 @@ def blocks_panel() -> None:
             "block size BLOCK_M (rows per M-block)",
             BLOCK_SIZES,
             key="experts_block",
-            on_change=_changed,
+            on_change=changed,
             args=("experts_block", [HERO, BLOCKS, TILES, KERNEL]),
         )
-        _notices("experts_block")
-        d, ids, labels = _dispatch()
+        notices("experts_block")
+        d, ids, labels = live_dispatch()
         n, n_pad = d.num_slots, d.num_padded_rows
         title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows"
         fig = charts.block_grid(
@@ -234,7 +194,7 @@ def blocks_panel() -> None:
             block,
             n,
             labels,
-            _num_experts(),
+            batch_num_experts(),
             title=title,
         )
         summary = (f"{d.block_expert_ids.numel()} M-blocks of {block} rows hold {n} real rows and "
@@ -244,7 +204,7 @@ def blocks_panel() -> None:
         c[0].metric("slots N", n)
         c[0].metric("padding", f"{(n_pad - n) / max(n_pad, 1):.0%}")
         c[1].metric("padded rows", n_pad)
-        c[1].metric("bound N + E(B−1)", n + _num_experts() * (block - 1))
+        c[1].metric("bound N + E(B−1)", n + batch_num_experts() * (block - 1))
         if block < 16:
             st.caption(
                 "Triton's `tl.dot` needs tiles of at least 16 rows, so the kernel itself uses "
@@ -252,17 +212,11 @@ def blocks_panel() -> None:
             )
         st.caption("Padding costs the most when segments are short.")
         if block == 64:  # the prediction's experiment: 16 -> 64
-            counts = torch.bincount(ids.flatten(), minlength=_num_experts()).tolist()
+            counts = torch.bincount(ids.flatten(), minlength=batch_num_experts()).tolist()
             live = (f"On this batch: {pr.padded_rows(counts, 16) - n} padding rows at B = 16, "
                     f"{pr.padded_rows(counts, 64) - n} at B = 64.")  # fmt: skip
             _reveal("padding_block", pr.padding_outcome(counts), live)
         write_url(experts_block=block)
-
-
-def _valid_rows(d: Dispatch) -> np.ndarray:
-    """Real (non-padding) rows of each M-block."""
-    real = (d.sorted_slot_ids < d.num_slots).reshape(-1, d.block_size)
-    return real.sum(1).numpy()
 
 
 @st.fragment(key=TILES)
@@ -271,16 +225,16 @@ def tiles_panel() -> None:
         c1, c2 = st.columns(2)
         width = c1.select_slider("output columns of the GEMM (expert width F)", WIDTHS, key="experts_width",
                                  help="The demo's experts have F = 32; wider experts need more N-blocks.",
-                                 on_change=_changed, args=("experts_width", [TILES]))  # fmt: skip
+                                 on_change=changed, args=("experts_width", [TILES]))  # fmt: skip
         block_n = c2.select_slider("BLOCK_N (columns per tile)", BLOCK_NS, key="experts_block_n",
-                                   on_change=_changed, args=("experts_block_n", [TILES]))  # fmt: skip
-        _notices("experts_width", "experts_block_n")
-        d, _, _ = _dispatch()
+                                   on_change=changed, args=("experts_block_n", [TILES]))  # fmt: skip
+        notices("experts_width", "experts_block_n")
+        d, _, _ = live_dispatch()
         num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
-        valid = _valid_rows(d).tolist()
+        valid = valid_rows(d).tolist()
         title = "Launch grid: one program per tile"
         fig = charts.launch_grid(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, GROUP_M,
-                                 _num_experts(), title=title)  # fmt: skip
+                                 batch_num_experts(), title=title)  # fmt: skip
         busy = int((d.tokens_per_expert > 0).sum())
         programs = num_m * num_n
         show_chart(fig, key="experts_tiles_chart",
@@ -304,20 +258,20 @@ def _gemm_diagram(d: Dispatch, valid: list[int], width: int, block_n: int) -> No
     pids = charts.program_ids(num_m, num_n, GROUP_M)
     st.session_state["experts_program"] = min(int(st.session_state["experts_program"]), num_m * num_n - 1)
     pid = st.slider("program to follow (its number in the launch grid)", 0, max(num_m * num_n - 1, 1),
-                    key="experts_program", disabled=num_m * num_n < 2, on_change=_changed,
+                    key="experts_program", disabled=num_m * num_n < 2, on_change=changed,
                     args=("experts_program", [TILES]))  # fmt: skip
-    _notices("experts_program")
+    notices("experts_program")
     pid_m, pid_n = (int(i[0]) for i in np.nonzero(pids == pid))
     expert = int(d.block_expert_ids[pid_m])
     title = f"Program {pid}: one tile of C = A · W"
     fig = charts.gemm_tiles(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, INNER, BLOCK_K,
                             pid_m, pid_n, title=title)  # fmt: skip
     first, last = pid_n * block_n, min(width, (pid_n + 1) * block_n) - 1
-    rows = _plural(valid[pid_m], "real row")
+    rows = plural(valid[pid_m], "real row")
     show_chart(fig, key="experts_gemm_chart",
                summary=f"Program {pid} computes tile ({pid_m}, {pid_n}): the {rows} of "
                        f"M-block {pid_m} times columns {first}–{last} of expert E{expert}'s weights, in "
-                       f"{_plural(-(-INNER // BLOCK_K), 'step')} of BLOCK_K = {BLOCK_K} along D = {INNER}.",
+                       f"{plural(-(-INNER // BLOCK_K), 'step')} of BLOCK_K = {BLOCK_K} along D = {INNER}.",
                )  # fmt: skip
     write_url(experts_program=pid)
 
@@ -327,10 +281,10 @@ def capacity_panel() -> None:
     with st.container(border=True):
         _predict("capacity_drop")
         cf = st.slider("capacity factor CF", 0.25, 3.0, step=0.05, key="experts_capacity",
-                       on_change=_changed, args=("experts_capacity", [CAPACITY]))  # fmt: skip
-        _notices("experts_capacity")
-        words, ids, _ = _batch()
-        num_experts = _num_experts()
+                       on_change=changed, args=("experts_capacity", [CAPACITY]))  # fmt: skip
+        notices("experts_capacity")
+        words, ids, _ = live_batch()
+        num_experts = batch_num_experts()
         cap = apply_capacity(ids, num_experts, cf)
         routed = torch.bincount(ids.flatten(), minlength=num_experts)
         kept = torch.bincount(ids[cap.keep], minlength=num_experts)
@@ -390,98 +344,3 @@ def _reveal(key: str, outcome: int, live: str) -> None:
     p = pr.load_prediction(key)
     if p is not None:
         reveal(3, key, p.options[outcome], f"{p.why}\n\n{live}")
-
-
-# --- the kernel source -------------------------------------------------------------------------
-
-LOOKUP_LINES = {  # a phrase of a kernel line -> what it does (the value comes from _lookup_values)
-    "block_expert_ids_ptr + pid_m": "one integer per M-block: which expert's weights the tile reads",
-    "offs_row = ": "the tile's rows in the sorted, padded layout",
-    "sorted_slot_ids_ptr + offs_row": "the routed slot behind each row (padding rows hold N)",
-    "slot_valid = ": "mask: padding rows neither load nor store",
-    "a_rows = ": "slot → token row of x (x has one row per token, so divide by k)",
-}
-
-
-@lru_cache(maxsize=1)
-def kernel_source() -> tuple[str, int, list[tuple[int, str]]]:
-    """`grouped_gemm_kernel`'s source (read from the file, no Triton import), its first line number
-    in the file, and the (line in the excerpt, phrase) of each segment-lookup line."""
-    path = Path(moe_core.kernels.__file__).with_name("grouped_gemm.py")
-    text = path.read_text(encoding="utf-8")
-    fn = next(n for n in ast.parse(text).body
-              if isinstance(n, ast.FunctionDef) and n.name == "grouped_gemm_kernel")  # fmt: skip
-    first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
-    lines = text.splitlines()[first - 1 : fn.end_lineno]
-    marks = [(i + 1, phrase) for i, line in enumerate(lines) for phrase in LOOKUP_LINES if phrase in line]
-    return "\n".join(lines), first, marks
-
-
-def _lookup_values(d: Dispatch, pid_m: int, top_k: int, words: list[str]) -> dict[str, str]:
-    rows = d.sorted_slot_ids[pid_m * d.block_size : (pid_m + 1) * d.block_size]
-    valid = rows < d.num_slots
-    real = rows[valid].tolist()
-    show = lambda xs: ", ".join(map(str, xs[:8])) + (" …" if len(xs) > 8 else "")
-    return {
-        "block_expert_ids_ptr + pid_m": f"expert = {int(d.block_expert_ids[pid_m])}",
-        "offs_row = ": f"rows {pid_m * d.block_size}–{(pid_m + 1) * d.block_size - 1}",
-        "sorted_slot_ids_ptr + offs_row": f"slots {show(rows.tolist())}",
-        "slot_valid = ": f"{int(valid.sum())} real rows, {int((~valid).sum())} padding",
-        "a_rows = ": "tokens " + show([f"{s // top_k} ({words[s // top_k]})" for s in real]),
-    }
-
-
-@st.fragment(key=KERNEL)
-def kernel_panel() -> None:
-    with st.container(border=True):
-        d, ids, _ = _dispatch()
-        words, _, _ = _batch()
-        num_m = d.block_expert_ids.numel()
-        st.session_state["experts_tile"] = min(int(st.session_state["experts_tile"]), num_m - 1)
-        source, first, marks = kernel_source()
-        lines = source.splitlines()
-        left, right = st.columns([2, 3])
-        with left:
-            pid_m = st.slider(
-                "M-block pid_m to follow",
-                0,
-                max(num_m - 1, 1),
-                key="experts_tile",
-                disabled=num_m < 2,
-                on_change=_changed,
-                args=("experts_tile", [KERNEL]),
-            )
-            _notices("experts_tile")
-            fig = charts.tile_strip(
-                d.block_expert_ids.tolist(),
-                _valid_rows(d).tolist(),
-                d.block_size,
-                pid_m,
-                title=f"M-blocks (BLOCK_M = {d.block_size})",
-            )
-            show_chart(fig, key="experts_kernel_chart",
-                       summary=f"M-block {pid_m} reads expert E{int(d.block_expert_ids[pid_m])}: "
-                               f"{int(_valid_rows(d)[pid_m])} real rows and "
-                               f"{d.block_size - int(_valid_rows(d)[pid_m])} padding rows.")  # fmt: skip
-        with right:
-            _lookup_excerpt(lines, first, marks, _lookup_values(d, pid_m, ids.shape[1], words))
-        st.markdown(f"**The whole kernel**, `grouped_gemm_kernel` (listing line 1 = file line {first}):")
-        st.code(source, language="python", line_numbers=True, height=420)
-        st.caption("Every tile starts with one lookup: the expert id of its M-block.")
-        write_url(experts_tile=pid_m)
-
-
-def _lookup_excerpt(
-    lines: list[str], first: int, marks: list[tuple[int, str]], values: dict[str, str]
-) -> None:
-    """The segment-lookup lines of the kernel with what each does and its value for the tile."""
-    if not marks:  # the kernel was rewritten without these lines: the full listing still shows it
-        st.caption("The segment-lookup lines were not found in the kernel source; see the listing below.")
-        return
-    lo, hi = marks[0][0], marks[-1][0]
-    st.markdown(
-        f"**The segment lookup** (lines {first + lo - 1}–{first + hi - 1} of "
-        "`moe_core/kernels/grouped_gemm.py`), with its values for the chosen tile:"
-    )
-    st.code("\n".join(lines[max(lo - 2, 0) : hi]), language="python", wrap_lines=True)
-    st.markdown("\n".join(f"- line {first + n - 1}: {LOOKUP_LINES[p]} → `{values[p]}`" for n, p in marks))
