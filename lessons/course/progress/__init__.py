@@ -2,12 +2,14 @@
 PostgreSQL (see `store`).
 
 `schema` holds the tables, `faults` the one exception type and its learner-readable messages,
+`engines` one SQLAlchemy engine per URL,
 `store` the `ProgressStore` and its engines. Import from here; patch `store` in tests.
 """
 
+from lessons.course.progress.engines import dispose
 from lessons.course.progress.faults import ProgressUnavailable
 from lessons.course.progress.schema import LESSONS, PASS_FRACTION, SCHEMA_VERSION, LessonProgress
-from lessons.course.progress.store import ENV_VAR, ProgressStore, default_url, dispose
+from lessons.course.progress.store import ENV_VAR, ProgressStore, default_url
 
 __all__ = [
     "ENV_VAR",

@@ -32,11 +32,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import (
     Connection,
-    Engine,
     case,
-    create_engine,
     delete,
-    event,
     func,
     or_,
     select,
@@ -49,8 +46,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lessons.course.identity import normalize_learner_name
 from lessons.course.progress.claims import move_records
+from lessons.course.progress.engines import engine_for
 from lessons.course.progress.faults import (
-    SQLITE_BUSY_TIMEOUT_S,
     ProgressUnavailable,
     busy_message,
     describe_failure,
@@ -75,69 +72,17 @@ from lessons.course.progress.schema import (
 ENV_VAR = "MOE_LAB_DATABASE_URL"
 _BACKENDS = ("sqlite", "postgresql")  # the upsert is written for these two
 SQLITE_QUEUE_TIMEOUT_S = 10.0  # this process's own saves queue (each takes ~20 ms) for at most this
-CONNECT_TIMEOUT_S = 5  # an unreachable server fails fast instead of freezing the page
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
 def default_url() -> str:
     """The URL a store uses when given none: `MOE_LAB_DATABASE_URL`, else `~/.moe_lab/progress.db`."""
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env:
         return from_env
     return f"sqlite:///{Path.home() / '.moe_lab' / 'progress.db'}"
-
-
-# --- engines: one per URL, shared by every store in the process --------------------------------
-
-# url -> (engine, the lock this process's SQLite writers queue on)
-_engines: dict[str, tuple[Engine, threading.Lock]] = {}
-_engines_lock = threading.Lock()
-
-
-def _engine_for(url: URL) -> tuple[Engine, threading.Lock]:
-    key = url.render_as_string(hide_password=False)
-    with _engines_lock:
-        if key not in _engines:
-            _engines[key] = (_create_engine(url), threading.Lock())
-        return _engines[key]
-
-
-def _create_engine(url: URL) -> Engine:
-    backend = url.get_backend_name()
-    connect_args: dict[str, Any] = {}
-    if backend == "sqlite":
-        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_S  # the busy timeout
-    elif backend == "postgresql" and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-    # pool_pre_ping: a connection the server dropped (a restart) is replaced at checkout.
-    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-    if backend == "sqlite":
-        _take_over_sqlite_transactions(engine)
-    return engine
-
-
-def _take_over_sqlite_transactions(engine: Engine) -> None:
-    """Emit BEGIN ourselves (the recipe in SQLAlchemy's SQLite docs) so that DDL is transactional
-    and writes start with BEGIN IMMEDIATE: the write lock is taken up front, under the busy
-    timeout, instead of a read lock being upgraded midway (which fails at once, without waiting)."""
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("moe_lab_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def dispose() -> None:
-    """Close every pooled connection and forget the engines (tests; a server address change)."""
-    with _engines_lock:
-        engines = [engine for engine, _ in _engines.values()]
-        _engines.clear()
-    for engine in engines:
-        engine.dispose()
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -167,7 +112,7 @@ class ProgressStore:
         try:
             self.url = make_url(url if url is not None else default_url())
             backend = self.url.get_backend_name()
-            self._engine, self._queue = _engine_for(self.url) if backend in _BACKENDS else (None, None)
+            self._engine, self._queue = engine_for(self.url) if backend in _BACKENDS else (None, None)
         except ImportError as exc:  # e.g. postgresql+psycopg without psycopg installed
             raise ProgressUnavailable.because(f"the database driver is not installed ({exc})") from exc
         except (SQLAlchemyError, ValueError, RuntimeError) as exc:  # RuntimeError: no home folder

@@ -24,7 +24,7 @@ import pytest
 from lessons.course import progress
 from lessons.course.identity import normalize_learner_name
 from lessons.course.progress import SCHEMA_VERSION, ProgressStore, ProgressUnavailable
-from lessons.course.progress import store as progress_store
+from lessons.course.progress import engines as progress_engines
 from tests.ci import missing_dependency
 
 REPO = Path(__file__).resolve().parents[3]
@@ -630,9 +630,9 @@ def test_postgres_dropped_connection_is_retried_once(
 ) -> None:
     # With pool_pre_ping off, the pooled connection is found dead only when the upsert runs:
     # this exercises the store's own retry (a connection dropped mid-call, before COMMIT).
-    real_create_engine = progress_store.create_engine
+    real_create_engine = progress_engines.create_engine
     monkeypatch.setattr(
-        progress_store, "create_engine",
+        progress_engines, "create_engine",
         lambda url, **kw: real_create_engine(url, **{**kw, "pool_pre_ping": False}),
     )
     store, who = ProgressStore(pg_server.url), _unique("sam")
