@@ -2,8 +2,8 @@
 PostgreSQL (see `store`).
 
 `schema` holds the tables, `faults` the one exception type and its learner-readable messages,
-`engines` one SQLAlchemy engine per URL,
-`store` the `ProgressStore` and its engines. Import from here; patch `store` in tests.
+`engines` one SQLAlchemy engine per URL, `claims` the move of an old name's records, and `store`
+the `ProgressStore`. Import from here; patch `engines` or `store` in tests.
 """
 
 from lessons.course.progress.engines import dispose
