@@ -1,4 +1,4 @@
-"""Lessons 1 and 2 open with the course's real language model, in Chromium at 1400x900.
+"""Lessons 1, 2 and 5 open with a live model on the first screen, in Chromium at 1400x900.
 
 "First screen" means: scrolled to the top, the live picture and a control are inside the viewport
 before any scrolling. The overview diagram's parts are links: clicking one must land on the
@@ -79,3 +79,20 @@ def test_lesson2_first_screen_k_changes_the_measured_loss(app_server: AppServer,
     assert_no_exception(page)
     assert "with k = 1" in page.locator("p", has_text=re.compile(r"bits per token")).first.inner_text()
     screenshot(page, "lesson2_first_screen", full_page=False)
+
+
+def test_lesson5_first_screen_shows_a_real_model_and_a_batch_slider(app_server: AppServer, page) -> None:
+    open_lesson(page, f"{app_server.url}/MoE_at_Scale")
+    chart = page.locator(".st-key-scale_hero_chart .js-plotly-plot")
+    label = page.get_by_text("Tokens in a batch", exact=True)
+    slider = page.locator('[data-testid="stSlider"]').filter(has=label)
+    assert in_first_screen(page, chart) and in_first_screen(page, slider)
+    before = page.locator("p", has_text="Stored: ").first.inner_text()
+    slider.locator('[role="slider"], input[type="range"]').first.focus()
+    page.keyboard.press("End")
+    page.wait_for_function("b => ![...document.querySelectorAll('p')].some(p => p.innerText === b)",
+                           arg=before, timeout=60_000)  # fmt: skip
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    assert "A batch of 4,096 tokens" in page.locator("p", has_text="Stored: ").first.inner_text()
+    screenshot(page, "lesson5_first_screen", full_page=False)
