@@ -158,6 +158,10 @@ def test_verdicts_over_seeds_0_to_9_agree_with_the_recorded_curves(seed: int) ->
         labels[name] = v.label
         final = np.asarray(history.load[-1], dtype=float)
         _SEEN[(name, seed)] = (v.label, int((final < 0.1 / final.size).sum()))
+        if name == "none":  # lessons/content/lesson4/70_reading_charts.md, "for every seed from 0 to 9"
+            start, step100 = np.asarray(history.load[0]), np.asarray(history.load[100])
+            assert start.max() < 0.22, f"step 0 is not near 1/8: {start.max():.3f}"
+            assert (step100 < 0.1 / step100.size).sum() >= step100.size / 2, "not half dead by step 100"
     assert labels["none"] == "collapsed"  # the lesson's claim: left alone, every seed collapses
     assert labels["aux-free"] == "balanced"
     assert labels["E=4 lr 0.1"] != "balanced"
