@@ -66,3 +66,22 @@ def texts(at: AppTest) -> str:
 
 def sidebar_text(at: AppTest) -> str:
     return "\n".join(str(m.value) for m in [*at.sidebar.markdown, *at.sidebar.caption])
+
+
+@pytest.fixture
+def open_lesson(open_page) -> Callable[..., AppTest]:
+    """Open lesson `number` (1-5) after the home page, failing at once if it raised."""
+
+    def _open(number: int, query: dict[str, str] | None = None) -> AppTest:
+        from lessons.course.text import lesson_info
+
+        at = open_page(lesson_info(number).page, query=query)
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return _open
+
+
+def passage_html(at: AppTest) -> str:
+    """The language model's coloured passage (the page has other st.html elements, e.g. scripts)."""
+    return "\n".join(str(h.proto.body) for h in at.get("html") if "Layer 1" in str(h.proto.body))

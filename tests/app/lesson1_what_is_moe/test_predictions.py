@@ -5,17 +5,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lessons.course.text import LESSONS
 from moe_core.model_cards import MODEL_CARDS
-
-PAGE = LESSONS[0].page
 
 
 @pytest.fixture
-def lesson1(open_page) -> AppTest:
-    at = open_page(PAGE)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def lesson1(open_lesson) -> AppTest:
+    return open_lesson(1)
 
 
 def lock_in(at: AppTest, key: str, answer: str) -> None:

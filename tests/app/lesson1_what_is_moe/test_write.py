@@ -7,21 +7,13 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from lessons.course.lm_view import lm_path
-from lessons.course.text import LESSONS
 from moe_core.lm import MoELM, load_tokenizer
-
-PAGE = LESSONS[0].page
+from tests.app.conftest import passage_html
 
 
 @pytest.fixture
-def lesson1(open_page) -> AppTest:
-    at = open_page(PAGE)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def passage(at: AppTest) -> str:
-    return "\n".join(str(h.proto.body) for h in at.get("html") if "Layer 1" in str(h.proto.body))
+def lesson1(open_lesson) -> AppTest:
+    return open_lesson(1)
 
 
 def test_write_on_streams_the_models_own_continuation(lesson1: AppTest) -> None:
@@ -35,7 +27,7 @@ def test_write_on_streams_the_models_own_continuation(lesson1: AppTest) -> None:
     with torch.inference_mode():
         made = list(model.generate(ids, max_new_tokens=48, temperature=0.7, top_k=40, seed=0))
     assert tok.decode(made).rstrip("\ufffd").strip() in [text.strip() for text in shown]
-    assert "Layer 1" in passage(lesson1)
+    assert "Layer 1" in passage_html(lesson1)
     assert lesson1.query_params["intro_prompt"] == "import os\n"
 
 
@@ -43,5 +35,5 @@ def test_html_in_the_prompt_is_shown_as_text(lesson1: AppTest) -> None:
     lesson1.text_area(key="intro_lm_prompt").input("<img src=x onerror=alert(1)> hi")
     lesson1.button(key="FormSubmitter:intro_lm_form-Write on").click().run()
     assert not lesson1.exception
-    body = passage(lesson1)
+    body = passage_html(lesson1)
     assert "<img" not in body and "&lt;" in body  # the "<" token, escaped

@@ -16,24 +16,14 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from lessons.course.lm_view import example_passages, lm_path
-from lessons.course.text import LESSONS
 from moe_core.lm import MoELM, load_tokenizer
 from moe_core.lm_report import REPORT_FILE
-from tests.app.conftest import texts
-
-PAGE = LESSONS[1].page
+from tests.app.conftest import passage_html, texts
 
 
 @pytest.fixture
-def lesson2(open_page) -> AppTest:
-    at = open_page(PAGE)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def shown_html(at: AppTest) -> str:
-    """The coloured passage (the page has other st.html elements, e.g. the frame's own scripts)."""
-    return "\n".join(str(h.proto.body) for h in at.get("html") if "Layer 1" in str(h.proto.body))
+def lesson2(open_lesson) -> AppTest:
+    return open_lesson(2)
 
 
 def printed_bits(at: AppTest) -> list[float]:
@@ -50,7 +40,7 @@ def bits_by_hand(text: str) -> float:
 
 
 def test_the_first_screen_routes_a_held_out_passage(lesson2: AppTest) -> None:
-    body = shown_html(lesson2)
+    body = passage_html(lesson2)
     assert body.count("Layer ") >= 4 and "expert 0" in body
     pick = lesson2.selectbox(key="router_lm_pick").value
     assert pick.startswith(("code:", "prose:"))
@@ -72,7 +62,7 @@ def test_own_text_is_escaped_cleaned_and_cut(lesson2: AppTest) -> None:
     lesson2.selectbox(key="router_lm_pick").set_value("Your own text").run()
     lesson2.text_area(key="router_lm_text").input("<script>alert(1)</script> <b>bold</b>\x00\x07 ok").run()
     assert not lesson2.exception
-    body = shown_html(lesson2)
+    body = passage_html(lesson2)
     assert "&lt;script&gt;" in body or "&lt;" in body
     assert "<script>" not in body and "<b>bold" not in body
     assert "2 control character(s) were removed" in texts(lesson2)

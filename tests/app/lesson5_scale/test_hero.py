@@ -7,17 +7,12 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lessons.course.text import LESSONS
 from moe_core.model_cards import MODEL_CARDS
-
-PAGE = LESSONS[4].page
 
 
 @pytest.fixture
-def lesson5(open_page) -> AppTest:
-    at = open_page(PAGE)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def lesson5(open_lesson) -> AppTest:
+    return open_lesson(5)
 
 
 def hero_line(at: AppTest) -> str:
@@ -36,9 +31,8 @@ def test_stored_size_is_the_published_total_and_batches_touch_most_experts(lesso
     assert lesson5.query_params["scale_hero_batch"] == "256"
 
 
-def test_another_model_and_a_bad_link_value(open_page) -> None:
-    at = open_page(PAGE, query={"scale_hero_batch": "1e9", "scale_hero_model": "not/a-model"})
-    assert not at.exception
+def test_another_model_and_a_bad_link_value(open_lesson) -> None:
+    at = open_lesson(5, query={"scale_hero_batch": "1e9", "scale_hero_model": "not/a-model"})
     at.selectbox(key="scale_hero_model").set_value("mistralai/Mixtral-8x7B-v0.1").run()
     line = hero_line(at)
     assert "Stored: **46.7B parameters**" in line or "Stored: **46." in line
