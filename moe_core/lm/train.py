@@ -194,7 +194,19 @@ def lr_at(step: int, args) -> float:
     return args.lr * (1 - 0.9 * (step - decay_start) / max(1, args.steps - decay_start))
 
 
-def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, float]:
+LOAD_EVERY = 5  # steps between recorded expert loads (Lesson 4 plots them; every step is 5x the file)
+
+
+def expert_shares(out) -> list[list[float]]:
+    """Per layer, the share of this batch's routed slots each expert received (sums to 1)."""
+    return [
+        (torch.bincount(ids.flatten(), minlength=out.num_experts).double() / ids.numel()).tolist()
+        for ids in out.topk_ids
+    ]
+
+
+def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, float, list[list[float]]]:
+    """One AdamW step; returns the LM loss, the Switch loss and the batch's expert shares per layer."""
     out = model(x[:, :-1])
     loss = F.cross_entropy(out.logits.flatten(0, 1), x[:, 1:].flatten())
     total = loss + aux_coef * out.aux_loss if aux_coef else loss
@@ -202,7 +214,7 @@ def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, flo
     total.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
-    return loss.item(), out.aux_loss.item()
+    return loss.item(), out.aux_loss.item(), expert_shares(out)
 
 
 def log(msg: str) -> None:
@@ -239,7 +251,7 @@ def cli(argv: list[str]) -> int:
     while step < args.steps:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        loss, aux = train_step(model, opt, batch_for_step(arrays, args, step), args.aux_coef)
+        loss, aux, shares = train_step(model, opt, batch_for_step(arrays, args, step), args.aux_coef)
         step += 1
         window_loss.append(loss)
         seconds = time.perf_counter() - t0
@@ -256,6 +268,8 @@ def cli(argv: list[str]) -> int:
             "loss": round(loss, 4),
             "aux_loss": round(aux, 4),
         }
+        if cfg.num_local_experts > 1 and (step % LOAD_EVERY == 0 or step == 1):
+            point["expert_share"] = [[round(v, 4) for v in layer] for layer in shares]
         if step % args.eval_every == 0 or step == args.steps:
             point["heldout_bpb"] = {
                 g: round(v, 4) for g, v in heldout_bpb(model, arrays, byte_len, args.seq, 32).items()
