@@ -5,20 +5,52 @@ chart carries a one-line text summary of what it shows *now* (computed by the ca
 numbers as the figure), optionally its data as a table on request, and no Plotly toolbar — the
 toolbar's buttons put dozens of Tab stops between a keyboard learner and the quiz, and on a phone
 they sit on top of the chart's title.
+
+The chart's title is lifted out of the figure and printed above it as page text: Plotly never
+wraps a title, so on a phone (390 px) long ones ran past the chart's edge and were cut off
+(issue 18), while text on the page wraps at any width and is read by screen readers in order.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from lessons.course.figures import LEGEND_ROW_PX, legend_side
+from lessons.course.render import md_escape
+
 # The same for every chart: no mode bar (Tab stops, covers titles on phones), no logo, no scroll
 # zoom (a page scroll must scroll the page), responsive width.
 PLOTLY_CONFIG: dict[str, Any] = {"displayModeBar": False, "displaylogo": False, "scrollZoom": False,
                                  "responsive": True}  # fmt: skip
+
+
+TITLE_PX = 32  # what a one-line Plotly title adds to a figure's top margin (course/figures.py)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def lift_title(fig: go.Figure) -> tuple[go.Figure, str]:
+    """`fig` without its Plotly title (top margin given back), and the title as plain text.
+
+    A new figure around the same traces: the lessons cache figures and share them between learners,
+    so `fig` itself is never changed. `<br>` in a title becomes a space.
+    """
+    title = fig.layout.title.text if fig.layout.title else None
+    if not title:
+        return fig, ""
+    layout = fig.layout.to_plotly_json()
+    layout.pop("title", None)
+    margin = dict(layout.get("margin") or {})
+    top = int(margin.get("t", TITLE_PX + 16)) - TITLE_PX
+    if legend_side([tr.to_plotly_json() for tr in fig.data], layout) == "above":
+        top = max(top, LEGEND_ROW_PX + 6)
+    layout["margin"] = {**margin, "t": max(top, 16)}
+    text = " ".join(_TAG.sub(" ", title.replace("<br>", " ")).split())
+    return go.Figure(data=fig.data, layout=layout, _validate=False), text
 
 
 def show_chart(
@@ -37,6 +69,10 @@ def show_chart(
     if not summary or not summary.strip():
         raise ValueError(f"chart {key!r} needs a one-line text summary of what it shows")
     config = {**PLOTLY_CONFIG, **kwargs.pop("config", {})}
+    if isinstance(fig, go.Figure):
+        fig, title = lift_title(fig)
+        if title:
+            st.markdown(f"**{md_escape(title)}**")
     st.plotly_chart(fig, key=key, config=config, **kwargs)
     st.caption(summary)
     if data is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import textwrap
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -157,7 +158,7 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     need = {"l": int(left) + SLACK_PX if left else 0, side: int(x_px) + 12 + SLACK_PX // 2 if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
-    legend = _legend_side(data, layout)
+    legend = legend_side(data, layout)
     if legend == "below":  # under the x axis, or alone when the axis is on top
         need["b"] = need.get("b", 0) + LEGEND_ROW_PX
     elif legend == "above" and not layout.get("title"):
@@ -167,7 +168,7 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     return margin
 
 
-def _legend_side(data: Sequence[Any], layout: dict) -> str | None:
+def legend_side(data: Sequence[Any], layout: dict) -> str | None:
     """Where a horizontal legend sits outside the plot ("above", "below"), if one is shown:
     Plotly shows it for two or more named traces (or when the layout asks)."""
     if layout.get("showlegend") is False:
@@ -207,6 +208,16 @@ def readable_axes(data: Sequence[Any], layout: dict) -> dict:
             axis["title"] = {**title, "font": {"color": TEXT, **(title.get("font") or {})}}
         out[name] = axis
     return out
+
+
+def wrap_label(text: str, chars: int = 13) -> str:
+    """`text` broken at spaces into lines of at most `chars` characters, joined by Plotly's <br>.
+
+    Why: Plotly never wraps a title or annotation. Side-by-side panel titles are centred over
+    panels a third of a phone's width wide (about 100 px, 14 characters at 13 px), so unwrapped
+    they print over each other at 390 px (issue 18).
+    """
+    return "<br>".join(textwrap.wrap(text, chars, break_long_words=False)) or text
 
 
 def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:

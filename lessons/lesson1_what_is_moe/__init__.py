@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from lessons.course.charts import show_chart
 from lessons.course.figures import OKABE_ITO, human_count, human_flops
 from lessons.course.render import render_sections
 from lessons.lesson1_what_is_moe.calculator import render_calculator
@@ -71,8 +72,8 @@ def render_efficiency() -> None:
             [OKABE_ITO["sky_blue"], OKABE_ITO["blue"], OKABE_ITO["orange"]],
             title=f"8 experts, top-1, {pct} % shared",
         )
-        st.plotly_chart(fig, key="intro_eff_chart", config={"displayModeBar": False},
-                        alt=f"Bars: dense 100B; MoE {active:.0f}B active and {total:.0f}B stored.")
+        show_chart(fig, key="intro_eff_chart",
+                   summary=f"Bars: dense 100B; MoE {active:.0f}B active and {total:.0f}B stored.")
         st.dataframe(pd.DataFrame({
             "": ["Parameters stored", "Parameters used per token", "Forward FLOPs per token"],
             "Dense 100B": ["100B", "100B", "≈ 200 GFLOPs"],
@@ -139,8 +140,9 @@ def _timeline_figure() -> go.Figure:
 
 def render_timeline() -> None:
     fig = _timeline_figure()  # static: built once per server
-    st.plotly_chart(fig, key="intro_timeline", config={"displayModeBar": False},
-                    alt="Timeline of MoE milestones from 1991 to 2025; the same data is in the table below.")
+    show_chart(fig, key="intro_timeline",
+               summary=f"Timeline of {len(HISTORY)} MoE milestones, {HISTORY[0][0]} to {HISTORY[-1][0]}; "
+               "the same data is in the table below.")
     st.caption("Notice: sparse gating arrived in 2017; everything since has been about scale, "
                "stability and speed.")
     with st.expander("The timeline as a table"):

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lessons.course.charts import show_chart
 from lessons.course.figures import OKABE_ITO, human_count, human_flops
 from lessons.course.predict import predict, reveal
 from lessons.lesson1_what_is_moe.figures import params_bars
@@ -202,8 +203,9 @@ def _show_result(pc: ParamCount, config: Mapping[str, Any], card: ModelCard | No
         [pc.total, pc.active, dense.params],
         [OKABE_ITO["orange"], OKABE_ITO["blue"], OKABE_ITO["sky_blue"]],
     )
-    st.plotly_chart(fig, key="intro_calc_chart", config={"displayModeBar": False},
-                    alt=f"Bar chart: {human_count(pc.total)} total, {human_count(pc.active)} active.")
+    show_chart(fig, key="intro_calc_chart",
+               summary=f"Bars: {human_count(pc.total)} stored, {human_count(pc.active)} active per token, "
+               f"{human_count(dense.params)} for a dense model of equal compute.")
     rows = [
         ("Total parameters", human_count(pc.total), f"{card.total_b:g}B" if card else "–"),
         ("Active parameters per token", human_count(pc.active), f"{card.active_b:g}B" if card else "–"),

@@ -90,31 +90,30 @@ def routing_lines(weights: np.ndarray, tokens: Sequence[str], *, title: str | No
 
 def timeline(dates: Sequence[str], labels: Sequence[str], details: Sequence[str],
              *, title: str | None = None) -> go.Figure:
-    """Milestones in order, evenly spaced (the dates are tick labels: 1991 and 2017 would
-    otherwise leave the crowded 2020s unreadable). Labels alternate above and below the axis."""
+    """Milestones top to bottom, evenly spaced, each date a tick label beside its name.
+
+    Why vertical: twelve dates side by side leave about 27 px each on a phone (390 px), so the
+    tick labels and names printed over each other (issue 18); one row per milestone reads at any
+    width. Even spacing, not a date axis: 1991 and 2017 would otherwise squeeze the 2020s.
+    """
     if not len(dates) == len(labels) == len(details):
         raise ValueError("dates, labels and details must have the same length")
     n = len(dates)
-    levels = [(1.0 if i % 2 == 0 else -1.0) * (1.0 + 0.6 * ((i // 2) % 2)) for i in range(n)]
-    stems = trace("scatter",  # one trace for all stems: None breaks the line between them
-        x=[v for x in range(n) for v in (x, x, None)], y=[v for y in levels for v in (0, y, None)],
-        mode="lines", showlegend=False, line={"color": GREY, "width": 1}, hoverinfo="skip")
     points = trace(
         "scatter",
-        x=list(range(n)), y=levels, mode="markers+text", text=list(labels),
-        textposition=["top center" if y > 0 else "bottom center" for y in levels],
+        x=[0.0] * n, y=list(range(n)), mode="markers+text", text=list(labels), textposition="middle right",
         marker={"size": 11, "color": [color(i % 7) for i in range(n)],  # 7: no black dot
                 "line": {"color": TEXT, "width": 1}},
         customdata=[[d, det] for d, det in zip(dates, details, strict=True)],
         hovertemplate="<b>%{customdata[0]}: %{text}</b><br>%{customdata[1]}<extra></extra>",
         showlegend=False,
     )
-    return figure([stems, points], title=title, height=360,
-                  shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
-                           "line": {"color": TEXT, "width": 1.5}}],
-                  yaxis={"visible": False, "range": [-2.4, 2.4]},
-                  xaxis={"tickvals": list(range(n)), "ticktext": list(dates), "showgrid": False,
-                         "range": [-0.7, n - 0.3], "tickangle": 0})
+    return figure([points], title=title, height=60 + 26 * n,
+                  shapes=[{"type": "line", "x0": 0, "x1": 0, "y0": -0.5, "y1": n - 0.5,
+                           "line": {"color": GREY, "width": 1.5}, "layer": "below"}],
+                  xaxis={"visible": False, "range": [-0.08, 1.0]},
+                  yaxis={"tickvals": list(range(n)), "ticktext": list(dates), "showgrid": False,
+                         "range": [n - 0.5, -0.5], "zeroline": False})
 
 
 def _check_weights(weights: np.ndarray, tokens: Sequence[str]) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from lessons.course.charts import show_chart
 from lessons.course.url_state import show_notices, url_number, write_url
 from lessons.lesson1_what_is_moe.figures import routing_heatmap, routing_lines
 from moe_core import MoEConfig, SparseMoE
@@ -74,13 +75,12 @@ def render_live_moe() -> None:
         weights, lines_fig, heat_fig = live_view(k)
         lines, heat = st.tabs(["Token → expert lines", "Token × expert weights"])
         with lines:
-            st.plotly_chart(lines_fig, key="intro_live_lines",
-                            config={"displayModeBar": False},
-                            alt=f"Each of {len(TOKENS)} tokens is linked to its {k} chosen experts.")
+            show_chart(lines_fig, key="intro_live_lines",
+                       summary=f"Each of {len(TOKENS)} tokens is linked to its {k} chosen experts.")
         with heat:
-            st.plotly_chart(heat_fig, key="intro_live_heat",
-                            config={"displayModeBar": False},
-                            alt="Heatmap of gate weights, tokens by experts, values printed in cells.")
+            show_chart(heat_fig, key="intro_live_heat",
+                       summary=f"Gate weights, {len(TOKENS)} tokens by {EXPERTS} experts: {k} non-zero "
+                       "weights per row, each row summing to 1.")
         used = int((weights > 0).any(axis=0).sum())
         cols = st.columns(3)
         cols[0].metric("Expert evaluations", f"{len(TOKENS) * k}", help="tokens × k")

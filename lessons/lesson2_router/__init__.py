@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from lessons.course.charts import show_chart
 from lessons.course.models import get_model
 from lessons.course.render import md_escape, render_sections
 from lessons.course.url_state import (
@@ -177,7 +178,9 @@ def heatmap_panel() -> None:
         fig = charts.router_heatmap(values.numpy(), words, routing.topk_ids.numpy(),
                                     kind="probability" if view == "probabilities" else "logit",
                                     title="Toy topic router: scores (top-2 outlined)")  # fmt: skip
-        st.plotly_chart(fig, key="router_heatmap_chart")
+        pairs = zip(words, routing.topk_ids.tolist(), strict=True)
+        picks = ", ".join(f"{w} → E{a}, E{b}" for w, (a, b) in pairs)
+        show_chart(fig, key="router_heatmap_chart", summary=f"Each word's top-2 experts: {picks}.")
         st.caption("Columns that are bright for many tokens are the experts that will be overloaded.")
         _specialisation_note()
         write_url(router_text=st.session_state["router_text"], router_view=view)
@@ -253,7 +256,9 @@ def _show_stages(step: TokenStep, s: dict) -> None:
                                  for e, p, g in zip(ids, step.topk_probs.tolist(), step.weights.tolist(),
                                                     strict=True)))  # fmt: skip
     fig = charts.stage_bars(step.probs.numpy(), ids, step.weights.tolist())
-    st.plotly_chart(fig, key="router_stage_chart")
+    show_chart(fig, key="router_stage_chart",
+               summary=f"Router probabilities over {step.probs.numel()} experts; chosen {chosen} with "
+               "weights " + ", ".join(f"{g:.3f}" for g in step.weights.tolist()) + ".")
     terms = " + ".join(f"{g:.3f}\\,E_{{{e}}}(x)" for e, g in zip(ids, step.weights.tolist(), strict=True))
     st.markdown("**5. Weighted sum** of the chosen experts' outputs (first "
                 f"{SHOWN_DIMS} of {step.output.numel()} dimensions):")  # fmt: skip
@@ -293,10 +298,16 @@ def sliders_panel() -> None:
             fig = charts.router_heatmap(routing.router_probs.numpy(), words, routing.topk_ids.numpy(),
                                         weights=routing.topk_weights.numpy(),
                                         title=f"After τ and noise; gate weights of the top-{k}")  # fmt: skip
-            st.plotly_chart(fig, key="router_sliders_chart")
+            top = routing.topk_weights[:, 0]
+            show_chart(fig, key="router_sliders_chart",
+                       summary=f"{len(words)} words × {routing.router_probs.shape[1]} experts at k = {k}; "
+                       f"the first choice's gate weight ranges "
+                       f"{float(top.min()):.2f}–{float(top.max()):.2f}.")
             counts = torch.bincount(routing.topk_ids.reshape(-1), minlength=routing.router_probs.shape[1])
-            st.plotly_chart(charts.load_bars(counts.tolist(), title="Load: routed slots per expert"),
-                            key="router_load_chart")  # fmt: skip
+            show_chart(charts.load_bars(counts.tolist(), title="Load: routed slots per expert"),
+                       key="router_load_chart",
+                       summary="Routed slots per expert: "
+                       + ", ".join(f"E{e} {c}" for e, c in enumerate(counts.tolist())) + ".")
             st.caption("Temperature reshapes the weights but never the choice; noise changes the choice "
                        "for borderline tokens.")  # fmt: skip
         write_url(router_k=k, router_temperature=round(tau, 2), router_noise=round(sigma, 2),
@@ -328,13 +339,16 @@ def comparison_panel() -> None:
         ec = expert_choice(logits, capacity_factor=cf)
         count = lambda ids: torch.bincount(ids.flatten(), minlength=num_experts).tolist()
         loads = {"top-1 token choice": count(top1.topk_ids), "top-2 token choice": count(top2.topk_ids),
-                 f"expert choice (c = {ec.token_ids.shape[1]})": ec.tokens_per_expert.tolist()}  # fmt: skip
-        st.plotly_chart(charts.comparison_loads(loads, title=f"The same {num_tokens} tokens (all examples), "
-                                                "three routers"), key="router_compare_chart")  # fmt: skip
+                 f"expert choice (c={ec.token_ids.shape[1]})": ec.tokens_per_expert.tolist()}  # fmt: skip
+        spread = "; ".join(f"{name}: {min(load)}–{max(load)}" for name, load in loads.items())
+        show_chart(charts.comparison_loads(loads, title=f"The same {num_tokens} tokens, three routers"),
+                   key="router_compare_chart", summary=f"Tokens per expert, least to most loaded — {spread}.")
         per_token = np.bincount(ec.experts_per_token.numpy(), minlength=3)
         hist = {"top-2 token choice": [0, 0, num_tokens], "expert choice": per_token.tolist()}
-        st.plotly_chart(charts.experts_per_token_bars(hist, title="Experts per token"),
-                        key="router_ept_chart")  # fmt: skip
+        counts = ", ".join(f"{n:,} with {e}" for e, n in enumerate(per_token.tolist()) if n)
+        show_chart(charts.experts_per_token_bars(hist, title="Experts per token"), key="router_ept_chart",
+                   summary=f"Top-2 token choice gives all {num_tokens} tokens 2 experts; expert choice gives "
+                   f"{counts} experts.")
         skipped = int(per_token[0])
         st.caption(f"Expert choice gives each expert exactly c tokens; here {skipped} of {num_tokens} tokens "
                    "got no expert at all and pass through the residual connection. Token choice makes the "

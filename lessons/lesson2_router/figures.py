@@ -32,6 +32,7 @@ from lessons.course.figures import (
     styled_layout,
     trace,
     unchecked_figure,
+    wrap_label,
 )
 
 # Logits are signed: blue below zero, white at zero, orange above (both Okabe–Ito hues).
@@ -185,10 +186,14 @@ def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = 
         layout_axes[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": "y"}
         if counts.size:
             shapes.append({**hline(counts.sum() / counts.size), "xref": f"x{suffix} domain"})
-        annotations.append({"text": name, "xref": "paper", "yref": "paper", "x": x0 + width / 2, "y": 1.0,
-                            "xanchor": "center", "yanchor": "bottom", "showarrow": False})  # fmt: skip
+        annotations.append({"text": wrap_label(name, 9), "xref": "paper", "yref": "paper",
+                            "x": x0 + width / 2, "y": 1.0, "xanchor": "center", "yanchor": "bottom",
+                            "showarrow": False})
     y_axis = {"title": {"text": "tokens processed"}, "rangemode": "tozero"}
-    layout = styled_layout(title, 300, shapes=shapes, annotations=annotations, yaxis=y_axis, **layout_axes)
+    lines = max((wrap_label(name, 9).count("<br>") + 1 for name in names), default=1)
+    top = (48 if title else 12) + 17 * lines  # the figure title, then the panel titles under it
+    layout = styled_layout(title, 280 + 17 * lines, shapes=shapes, annotations=annotations, yaxis=y_axis,
+                           margin={"t": top}, **layout_axes)  # fmt: skip
     return unchecked_figure(traces, layout)
 
 

@@ -129,12 +129,19 @@ def seed_sweep(
         "yanchor": "bottom",
         "font": {"size": 11, "color": TEXT},
     }
+    # Method names above their rows, not as tick labels: as tick labels they took two thirds of a
+    # phone's width and left the dots a strip 60 px wide (issue 18).
+    names = [
+        {"xref": "paper", "x": 0.0, "y": name, "yshift": 10, "text": name, "showarrow": False,
+         "xanchor": "left", "yanchor": "bottom", "font": {"size": 12, "color": TEXT}}
+        for name in max_loads
+    ]  # fmt: skip
     return figure(
         traces,
         title=title,
         height=height,
         shapes=[line],
-        annotations=[note],
-        xaxis={"title": {"text": "max expert share (1/E = fair, 1 = total collapse)"}, "range": [0, 1.02]},
-        yaxis={"type": "category", "autorange": "reversed"},
+        annotations=[note, *names],
+        xaxis={"title": {"text": "top expert's share (1 = collapse)"}, "range": [0, 1.02]},
+        yaxis={"type": "category", "autorange": "reversed", "showticklabels": False},
     )

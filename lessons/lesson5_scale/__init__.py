@@ -17,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lessons.course.charts import show_chart
 from lessons.course.figures import human_count, human_flops
 from lessons.course.render import md_escape, render_sections
 from lessons.course.url_state import seed_numbers, url_choice, write_url
@@ -114,9 +115,11 @@ def fine_grained_panel() -> None:
         c3.metric("Active per token", f"{layout.active_params:,}")
         c4.metric("Combinations C(N, k)", charts.big_count(layout.combinations))
         combos = [fine_grained(m, shared).combinations if shared <= max_shared(m) else None for m in SPLITS]
-        st.plotly_chart(charts.combinations_bars(SPLITS, combos, split,
-                                                 title=f"Expert combinations with K_s = {shared}"),
-                        key="scale_combinations_chart")
+        per_split = ", ".join(f"m = {m}: {charts.big_count(c) if c else 'n/a'}"
+                              for m, c in zip(SPLITS, combos, strict=True))
+        title = f"Expert combinations with K_s = {shared}"
+        fig = charts.combinations_bars(SPLITS, combos, split, title=title)
+        show_chart(fig, key="scale_combinations_chart", summary=f"Combinations per split: {per_split}.")
         st.caption("Splitting experts leaves parameters and FLOPs unchanged but multiplies the "
                    f"combinations; only the router grows ({layout.router_params:,} weights here).")
         _specialisation_table(split, shared)
@@ -139,8 +142,11 @@ def _specialisation_table(split: int, shared: int) -> None:
     st.dataframe(table.style.format({"held-out loss": "{:.3f}", "specialisation": "{:.2f}",
                                      "busiest expert / mean": "{:.2f}"}), hide_index=True,
                  key="scale_specialisation_table")
-    st.plotly_chart(charts.specialisation_heatmap(runs[-1].shares, title="Where each domain's tokens go "
-                                                  "(your layer)"), key="scale_specialisation_chart")
+    shares = runs[-1].shares
+    show_chart(charts.specialisation_heatmap(shares, title="Where each domain's tokens go (your layer)"),
+               key="scale_specialisation_chart",
+               summary=f"{len(shares)} domains by {len(shares[0])} routed experts; each domain's busiest "
+               f"expert takes {min(map(max, shares)):.0%}–{max(map(max, shares)):.0%} of its slots.")
     st.caption("Specialisation is the mutual information between a token's domain and its routed experts, "
                "over the domain's entropy (0 = routing ignores the domain); the data is Lesson 4's, where "
                "every domain's target shares one common map. In a run this short, splitting alone makes "
@@ -188,12 +194,17 @@ def traffic_panel() -> None:
 def _show_traffic(out: dict) -> None:
     n, received = out["world_size"], out["slots_received"]
     expected_in = [sum(col) for col in zip(*out["expected_traffic"], strict=True)]
-    st.plotly_chart(charts.traffic_heatmaps(out["traffic"], out["expected_traffic"],
-                                            title=f"Routed slots from GPU to GPU ({n} ranks)"),
-                    key="scale_traffic_chart")
-    st.plotly_chart(charts.rank_load_bars(received, expected_in, title="Each GPU's expert work"),
-                    key="scale_rank_load_chart")
     mean, busiest = sum(received) / n, max(received)
+    cells = [c for row in out["traffic"] for c in row]
+    show_chart(charts.traffic_heatmaps(out["traffic"], out["expected_traffic"],
+                                       title=f"Routed slots from GPU to GPU ({n} ranks)"),
+               key="scale_traffic_chart",
+               summary=f"{n}×{n} slots sent from each GPU to each GPU: {min(cells):,}–{max(cells):,} per "
+               "pair measured, above the router's expected counts.")
+    show_chart(charts.rank_load_bars(received, expected_in, title="Each GPU's expert work"),
+               key="scale_rank_load_chart",
+               summary=f"Slots each GPU's experts process: busiest GPU {received.index(busiest)} with "
+               f"{busiest:,}, mean {mean:,.1f}.")
     sent = sum(out["bytes_sent"]["dispatch"])
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("GPU efficiency", f"{mean / busiest:.0%}", help="1/(1 + MaxVio): mean load over the busiest.")
@@ -236,8 +247,12 @@ def memory_panel() -> None:
         config = MODEL_CARDS[model].config
         per_gpu = {g: {k: v / GB for k, v in memory_per_gpu(config, g, fmt, seqs, context).__dict__.items()}
                    for g in options}
-        st.plotly_chart(charts.memory_bars(per_gpu, gpus, GPU_GB, title=f"{model} in {fmt}: memory per GPU"),
-                        key="scale_memory_chart")
+        fits = [g for g in options if sum(per_gpu[g].values()) <= GPU_GB]
+        show_chart(charts.memory_bars(per_gpu, gpus, GPU_GB, title=f"{model} in {fmt}: memory per GPU"),
+                   key="scale_memory_chart",
+                   summary=f"At G = {gpus} each GPU holds {sum(per_gpu[gpus].values()):,.1f} GB of its "
+                   f"{GPU_GB:.0f} GB; " + (f"the smallest G that fits is {fits[0]}." if fits
+                                           else "no GPU count shown fits."))
         _memory_readout(model, config, per_gpu[gpus], gpus, fmt, seqs)
         write_url(scale_model=model, scale_format=fmt, scale_gpus=gpus, scale_seqs=seqs,
                   scale_context=context)
@@ -260,8 +275,11 @@ def _memory_readout(model: str, config: dict, parts: dict, gpus: int, fmt: str, 
                "memory. MoE saves FLOPs, not bytes: memory follows total parameters.")
     points = [{"name": r["model"], "weights_gb": r["total_b"] * 2, "gflops": r["flops_per_token"] / 1e9}
               for r in comparison_rows_by_model().values()]
-    st.plotly_chart(charts.flops_vs_memory(points, highlight=model, title="Compute per token vs memory"),
-                    key="scale_flops_chart")
+    mine = next(p for p in points if p["name"] == model)
+    show_chart(charts.flops_vs_memory(points, highlight=model, title="Compute per token vs memory"),
+               key="scale_flops_chart",
+               summary=f"{len(points)} models, bf16 weight memory against forward GFLOPs per token; {model}: "
+               f"{mine['weights_gb']:,.0f} GB and {mine['gflops']:,.1f} GFLOPs.")
     st.caption("Every real model sits far below the dense line: its memory follows total parameters, its "
                "compute active ones. Hover a dot for its name; the model picked above is highlighted.")
 

@@ -46,7 +46,7 @@ def combinations_bars(splits: Sequence[int], combinations: Sequence[int | None],
     fig = go.Figure(trace("bar", x=labels, y=values, marker_color=colours, text=text, textposition="outside",
                           hovertemplate="%{x}: %{y:,} combinations<extra></extra>"))
     fig.update_yaxes(type="log", title="expert combinations per token (log)", exponentformat="power")
-    fig.update_xaxes(title="split factor m (experts m·E of width F/m, top m·k)")
+    fig.update_xaxes(title="split factor m (m·E experts)")
     return style(fig, title=title, height=320)
 
 
@@ -68,29 +68,35 @@ def specialisation_heatmap(shares: Sequence[Sequence[float]], title: str | None 
 
 def _traffic_trace(matrix: np.ndarray, zmax: float, fmt: str, show_scale: bool) -> go.Heatmap:
     n = matrix.shape[0]
-    names = [f"GPU {i}" for i in range(n)]
+    names = [str(i) for i in range(n)]  # "GPU 7" x 8 side by side overlapped on a phone
     text = [[format(v, fmt) for v in row] for row in matrix] if n <= 8 else None
     return trace("heatmap", z=matrix, x=names, y=names, colorscale=SEQUENTIAL, zmin=0, zmax=zmax,
                  text=text, texttemplate="%{text}" if text else None, showscale=show_scale,
-                 colorbar={"title": "slots"},
-                 hovertemplate="from %{y} to %{x}: %{z:.1f} slots<extra></extra>")
+                 colorbar={"title": "slots", "len": 1.0, "y": 0.5, "yanchor": "middle"},
+                 hovertemplate="from GPU %{y} to GPU %{x}: %{z:.1f} slots<extra></extra>")
 
 
 def traffic_heatmaps(traffic: Sequence[Sequence[int]], expected: Sequence[Sequence[float]],
                      title: str | None = None) -> go.Figure:
-    """The measured N x N traffic (row = sender, column = receiver) beside its expected value."""
+    """The measured N x N traffic (row = sender, column = receiver) above its expected value.
+
+    Stacked, not side by side: two N x N grids beside each other leave each about 100 px on a phone,
+    too little for their numbers and titles (issue 18); stacked, each gets the full width.
+    """
     real, exp = np.asarray(traffic, dtype=float), np.asarray(expected, dtype=float)
+    n = real.shape[0]
     zmax = max(float(real.max()), float(exp.max()), 1.0)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("measured (real all_to_all)", "expected (from the router)"))
-    fig.add_trace(_traffic_trace(real, zmax, ".0f", False), row=1, col=1)
-    fig.add_trace(_traffic_trace(exp, zmax, ".1f", True), row=1, col=2)
-    for col in (1, 2):
-        fig.update_xaxes(title="receiving GPU", side="bottom", row=1, col=col)
-        fig.update_yaxes(title="sending GPU" if col == 1 else None, autorange="reversed", row=1, col=col)
-    style(fig, title=title, height=380)
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2, shared_xaxes=False,
+                        subplot_titles=("measured (all_to_all)", "expected (router)"))
+    fig.add_trace(_traffic_trace(real, zmax, ".0f", True), row=1, col=1)
+    fig.add_trace(_traffic_trace(exp, zmax, ".1f", False), row=2, col=1)
+    for row in (1, 2):  # one "receiving GPU" title, under the lower grid: the upper one's hit its title
+        fig.update_xaxes(title="receiving GPU" if row == 2 else None, side="bottom", type="category",
+                         row=row, col=1)
+        fig.update_yaxes(title="sending GPU", autorange="reversed", type="category", row=row, col=1)
+    style(fig, title=title, height=200 + 2 * 26 * n)
     fig.update_layout(margin={"t": 84})
-    fig.update_annotations(yshift=6)  # the subplot titles, clear of the figure title
+    fig.update_annotations(yshift=4)  # the subplot titles, clear of the grid under them
     return fig
 
 
@@ -128,7 +134,7 @@ def memory_bars(per_gpu: Mapping[int, Mapping[str, float]], current: int, capaci
                 title: str | None = None) -> go.Figure:
     """Stacked GB per GPU for each GPU count G, the chosen G outlined, a GPU's capacity dashed."""
     counts = sorted(per_gpu)
-    names = [f"G = {g}" for g in counts]
+    names = [str(g) for g in counts]  # "G = 16" side by side overlapped on a phone
     fig = go.Figure()
     for key, label, colour in MEMORY_PARTS:
         fig.add_trace(trace("bar", x=names, y=[per_gpu[g][key] for g in counts], name=label,
@@ -140,6 +146,7 @@ def memory_bars(per_gpu: Mapping[int, Mapping[str, float]], current: int, capaci
                   annotation_text=f"{capacity_gb:g} GB GPU", annotation_position="top right")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="GB per GPU", rangemode="tozero")
+    fig.update_xaxes(title="GPUs G (expert parallel)", type="category")
     return style(fig, title=title, height=400, legend=LEGEND_BELOW)
 
 

@@ -3,7 +3,8 @@
 On each page, after its charts have drawn: the sidebar starts collapsed (it covered 77 % of the
 first screen), nothing makes the page scroll sideways (a formula or a code line wider than the
 screen scrolls inside its own box, and that box can be reached by keyboard), no Plotly toolbar is
-shown, and the titles printed on a chart (its title, subplot titles) do not overlap each other.
+shown, the titles printed on a chart (its title, subplot titles) neither overlap each other nor run
+past the chart's edge, and no two tick labels of an axis print over each other.
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from tests.e2e.test_accessibility import PAGES, open_drawn, url_path
 
 pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
-# Overlapping subplot titles still drawn by lesson figures (issue 18; each lesson owns its figures):
-# a ratchet, so no new one appears and a fix shows up as a lower count to write down here.
-KNOWN_OVERLAPS = {
-    "lesson2": 2,  # lesson2_router/figures.py comparison_loads: "top-1 token choice" | "top-2 ..."
-    "lesson5": 1,  # lesson5_scale/figures.py traffic_heatmaps: "measured (real all_to_all)" | "expected ..."
-}
-
 SIDEBAR = """() => {
   const s = document.querySelector('[data-testid="stSidebar"]');
   const links = [...s.querySelectorAll('a')];
@@ -61,9 +55,10 @@ WIDE_FORMULAS = """() => [...document.querySelectorAll('.katex-display')]
   .map(k => ({scrolls: ['auto', 'scroll'].includes(getComputedStyle(k).overflowX),
               focusable: k.tabIndex >= 0, label: k.getAttribute('aria-label')}))"""
 
-# Per chart: pairs of printed titles (figure title, subplot titles) whose boxes overlap.
+# Per chart: pairs of printed titles (figure title, subplot titles) whose boxes overlap, titles and
+# axis titles that stick out of the chart (cut off), and neighbouring tick labels of one axis that overlap.
 CHART_TEXT = """() => {
-  const overlaps = [], toolbars = [];
+  const overlaps = [], toolbars = [], cut = [], tickOverlaps = [];
   for (const chart of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
     const items = [...chart.querySelectorAll('.gtitle, .infolayer .annotation-text')]
       .map(t => ({text: t.textContent, r: t.getBoundingClientRect()}))
@@ -73,11 +68,27 @@ CHART_TEXT = """() => {
       if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
         overlaps.push([items[i].text, items[j].text]);
     }
+    const box = chart.getBoundingClientRect();
+    const axisTitles = [...chart.querySelectorAll('g[class^="g-"][class$="title"] text')]
+      .map(t => ({text: t.textContent, r: t.getBoundingClientRect()})).filter(t => t.r.width > 0);
+    for (const t of [...items, ...axisTitles]) {
+      if (t.r.left < box.left - 1 || t.r.right > box.right + 1) cut.push(t.text);
+    }
+    for (const axis of chart.querySelectorAll('g.xaxislayer-above, g.yaxislayer-above')) {
+      const ticks = [...axis.querySelectorAll('g[class$="tick"] > text')]
+        .map(t => ({text: t.textContent, r: t.getBoundingClientRect()}))
+        .filter(t => t.r.width > 0 && t.text.trim());
+      for (let i = 0; i + 1 < ticks.length; i++) {
+        const a = ticks[i].r, b = ticks[i + 1].r;
+        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
+          tickOverlaps.push([ticks[i].text, ticks[i + 1].text]);
+      }
+    }
     for (const bar of chart.querySelectorAll('.modebar')) {
       if (bar.checkVisibility()) toolbars.push(bar.className);
     }
   }
-  return {overlaps, toolbars};
+  return {overlaps, toolbars, cut, tickOverlaps};
 }"""
 
 
@@ -96,7 +107,9 @@ def test_page_fits_a_phone(browser, app_server: AppServer, name: str) -> None:
         assert all(f["scrolls"] and f["focusable"] and f["label"] for f in formulas), formulas
         charts = page.evaluate(CHART_TEXT)
         assert not charts["toolbars"], f"{name}: a Plotly toolbar is shown: {charts['toolbars']}"
-        assert len(charts["overlaps"]) <= KNOWN_OVERLAPS.get(name, 0), f"{name}: titles overlap: {charts}"
+        assert charts["overlaps"] == [], f"{name}: titles overlap: {charts}"
+        assert charts["cut"] == [], f"{name}: titles cut off at the chart's edge: {charts}"
+        assert charts["tickOverlaps"] == [], f"{name}: tick labels overlap: {charts}"
         screenshot(page, f"phone_{name}")
     finally:
         context.close()

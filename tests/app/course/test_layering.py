@@ -70,3 +70,17 @@ def test_the_checker_sees_a_sideways_import(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("def f():\n    from lessons.lesson2_router import figures\n", encoding="utf-8")
     assert "lessons.lesson2_router" in imported_modules(bad)
+
+
+def test_every_chart_goes_through_show_chart() -> None:
+    """A chart drawn with st.plotly_chart directly has no text alternative and may show the toolbar
+    (issue 18): only lessons/course/charts.py may call it; every lesson calls show_chart."""
+    calls = sorted(
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for folder in (REPO / "lessons", REPO / "pages")
+        for path in folder.rglob("*.py")
+        if path != REPO / "lessons" / "course" / "charts.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "plotly_chart"
+    )
+    assert calls == [], f"draw these with lessons.course.charts.show_chart: {calls}"

@@ -66,6 +66,7 @@ def test_figures_carry_their_numbers() -> None:
     bars = params_bars(["total", "active"], [46.7e9, 12.9e9], PALETTE[:2])
     assert bars.data[0].text == ("46.7B", "12.9B")
     tl = timeline(["1991", "2017"], ["a", "b"], ["x", "y"])
-    assert list(tl.layout.xaxis.ticktext) == ["1991", "2017"]
+    assert list(tl.layout.yaxis.ticktext) == ["1991", "2017"]  # top to bottom
+    assert list(tl.layout.yaxis.range) == [1.5, -0.5]
     with pytest.raises(ValueError):
         routing_heatmap(w, ["only one label"])

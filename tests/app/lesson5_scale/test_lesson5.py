@@ -233,7 +233,8 @@ def test_traffic_figure_shows_both_matrices() -> None:
     fig = charts.traffic_heatmaps([[3, 1], [0, 4]], [[2.0, 2.0], [2.0, 2.0]], title="t")
     heatmaps = [t for t in fig.data if t.type == "heatmap"]
     assert [h.z.tolist() for h in heatmaps] == [[[3, 1], [0, 4]], [[2.0, 2.0], [2.0, 2.0]]]
-    assert list(heatmaps[0].x) == ["GPU 0", "GPU 1"]
+    assert list(heatmaps[0].x) == ["0", "1"] and list(heatmaps[1].y) == ["0", "1"]
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]  # measured above expected
 
 
 def test_rank_load_bars_mark_the_straggler() -> None:
