@@ -3,6 +3,7 @@
     collapse   train the Lesson 4 model and print load metrics   (moe_core.train)
     ep-demo    a real expert-parallel run over torch.distributed  (moe_core.parallel)
     train-lm   train the course's small MoE language model        (moe_core.lm.train)
+    compare-lm gather same-budget train-lm runs into one file       (moe_core.lm.comparison)
 
 A command module exposes `cli(argv: list[str]) -> int`; it is imported only when chosen, so
 `--help` of one command never pays for another's imports.
@@ -17,6 +18,7 @@ COMMANDS = {
     "collapse": ("moe_core.train", "train the Lesson 4 model; print load metrics as JSON"),
     "ep-demo": ("moe_core.parallel", "expert-parallel MoE over torch.distributed; print traffic as JSON"),
     "train-lm": ("moe_core.lm.train", "train the small MoE language model on Python's stdlib and docs"),
+    "compare-lm": ("moe_core.lm.comparison", "gather same-budget train-lm runs into one file (Lessons 1, 4)"),
 }
 
 

@@ -20,6 +20,7 @@ from lessons.lesson1_what_is_moe.calculator import render_calculator
 from lessons.lesson1_what_is_moe.diagram import render_overview
 from lessons.lesson1_what_is_moe.figures import params_bars, timeline
 from lessons.lesson1_what_is_moe.live import render_live_moe
+from lessons.lesson1_what_is_moe.same_budget import render_same_budget
 from lessons.lesson1_what_is_moe.write import render_hero
 from moe_core.model_cards import mixtral_like
 from moe_core.params import count_params
@@ -38,6 +39,7 @@ def render_body() -> None:
         "sparse_activation": render_overview,
         "efficiency_example": render_efficiency,
         "calculator": render_calculator,
+        "same_budget": render_same_budget,
         "history_modern": render_timeline,
         "live_moe": render_live_moe,
     })

@@ -126,3 +126,31 @@ def _check_weights(weights: np.ndarray, tokens: Sequence[str]) -> tuple[int, int
 def _spread(n: int) -> list[float]:
     """n positions evenly spaced from top (1) to bottom (0)."""
     return [0.5] if n == 1 else [1 - i / (n - 1) for i in range(n)]
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over the last `window` values (fewer at the start): one step's loss is one
+    batch's, too noisy to compare runs by; the mean of the last few is not."""
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    sums = np.cumsum(np.concatenate([[0.0], np.asarray(values, dtype=float)]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return ((sums[ends] - sums[starts]) / (ends - starts)).tolist()
+
+
+def training_curves(curves: dict[str, tuple[Sequence[float], Sequence[float]]], *, x_title: str,
+                    y_title: str | None = None, title: str | None = None) -> go.Figure:
+    """One line per run: `curves[label] = (x, loss)`, in the order given (colours by position).
+    A `y_title` other than the loss's (a gap to a reference) adds a solid line at 0."""
+    lines = [
+        trace("scatter", x=list(x), y=list(y), mode="lines", name=label, line={"color": color(i), "width": 2},
+              hovertemplate=f"{label}<br>%{{x:,.2f}}: %{{y:.3f}}<extra></extra>")
+        for i, (label, (x, y)) in enumerate(curves.items())
+    ]  # fmt: skip
+    zero = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
+             "line": {"color": TEXT, "width": 1}}] if y_title else []  # fmt: skip
+    return figure(lines, title=title, height=380, shapes=zero,
+                  legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0.0},
+                  xaxis={"title": {"text": x_title}, "rangemode": "tozero"},
+                  yaxis={"title": {"text": y_title or "training loss (nats per token)"}})

@@ -28,6 +28,7 @@ from lessons.course.render import render_sections
 from lessons.lesson4_balancing import figures as charts
 from lessons.lesson4_balancing import figures_runs as runs_charts
 from lessons.lesson4_balancing.hero import continue_main, hero_panel
+from lessons.lesson4_balancing.real_lm import render_real_lm
 from lessons.lesson4_balancing.runs import RunSpec, job_in, launch, poll, show_busy, status
 from lessons.lesson4_balancing.state import COMPARE, MAIN, MODES, RECOVERY, SWEEP, config, init_state
 from lessons.lesson4_balancing.sweep import load_recording, recorded_rows, row_of
@@ -57,6 +58,7 @@ def render_body() -> None:
             "reading_charts": details_panel,
             "recovery": recovery_panel,
             "comparison": sweep_panel,
+            "real_lm": render_real_lm,
         },
     )
 

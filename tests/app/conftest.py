@@ -7,9 +7,12 @@ first (AppTest needs one run before `switch_page`) and then the page asked for.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -85,3 +88,25 @@ def open_lesson(open_page) -> Callable[..., AppTest]:
 def passage_html(at: AppTest) -> str:
     """The language model's coloured passage (the page has other st.html elements, e.g. scripts)."""
     return "\n".join(str(h.proto.body) for h in at.get("html") if "Layer 1" in str(h.proto.body))
+
+
+def decode_plotly(value: object) -> object:
+    """Plotly sends numpy arrays as {"dtype", "bdata" (base64), "shape"}: turn them back into lists."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
+        return flat.reshape(shape).tolist()
+    if isinstance(value, dict):
+        return {k: decode_plotly(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_plotly(v) for v in value]
+    return value
+
+
+def chart_spec(at: AppTest, key: str) -> dict:
+    """The Plotly spec of the chart drawn with `key`, arrays decoded (fails if the chart is absent)."""
+    charts = at.get("plotly_chart")
+    for chart in charts:
+        if chart.proto.id.endswith(f"-{key}"):
+            return decode_plotly(json.loads(chart.proto.spec))
+    raise AssertionError(f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in charts]}")

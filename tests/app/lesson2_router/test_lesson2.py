@@ -8,8 +8,6 @@ an interaction the tree holds those panels' elements only.
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 
 import numpy as np
@@ -21,32 +19,11 @@ from lessons.course.text import LESSONS
 from moe_core.router import expert_choice, softmax_topk
 from moe_core.router_demo import load_router_demo
 from moe_core.text_data import EXAMPLES
+from tests.app.conftest import chart_spec as figure
 from tests.app.conftest import texts
 
 PAGE = LESSONS[1].page
 FIRST = next(iter(EXAMPLES.values()))
-
-
-def decode_plotly(value: object) -> object:
-    """Plotly sends numpy arrays as {"dtype", "bdata" (base64), "shape"}: turn them back into lists."""
-    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
-        return flat.reshape(shape).tolist()
-    if isinstance(value, dict):
-        return {k: decode_plotly(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_plotly(v) for v in value]
-    return value
-
-
-def figure(at: AppTest, key: str) -> dict:
-    """The Plotly spec of the chart drawn with `key`, arrays decoded (fails if the chart is absent)."""
-    charts = at.get("plotly_chart")
-    for chart in charts:
-        if chart.proto.id.endswith(f"-{key}"):
-            return decode_plotly(json.loads(chart.proto.spec))
-    raise AssertionError(f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in charts]}")
 
 
 def chosen_cells(spec: dict) -> set[tuple[int, str]]:
