@@ -1,8 +1,9 @@
 """Lesson 3 body: experts and sparse compute, drawn from the real `moe_core.dispatch` output.
 
-A live batch (the first T tokens of Lesson 2's example sentences, routed top-k by the trained
-router demo) feeds the hero (`render_hero`: the whole dispatch in one picture, and the T slider,
-above the goals) and five panels in the section order of `lessons/content/README.md`:
+A live batch (T tokens of two held-out sequences, code and prose, routed top-k by the first layer
+of the course's language model; lessons.lesson3_experts.batch) feeds the hero (`render_hero`:
+the whole dispatch in one picture, and the T slider, above the goals) and five panels in the
+section order of `lessons/content/README.md`:
 
     dispatch_sort       slots in token order -> sorted into expert segments (counts, offsets)
     block_alignment     segments padded to BLOCK_M rows, one expert id per M-block

@@ -1,21 +1,24 @@
-"""Lesson 3's live batch: the words and routing every panel draws, and the panels' shared keys.
+"""Lesson 3's live batch: the tokens and routing every panel draws, and the panels' shared keys.
 
-The batch is the example sentences of the course's router demo, routed top-k; T and k come from
-the page's sliders. Kept apart from the page (`__init__.py`) so the kernel-source panel
-(`kernel_view.py`) and the page share it without importing each other.
+The batch is real: two held-out sequences of the course's language model, a code passage and a prose
+passage, T/2 tokens from each (a [2, T/2] batch flattened, as a serving engine flattens it), routed
+top-k by the model's first MoE layer. T and k come from the page's sliders. Kept apart from the
+page (`__init__.py`) so the kernel-source panel (`kernel_view.py`) and the page share it without
+importing each other.
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import streamlit as st
 import torch
 
-from lessons.course.models import get_model
+from lessons.course.lm_view import heldout_sample, route_text
 from lessons.course.url_state import forget_notice_and_rerun, show_stored_notices
 from moe_core.dispatch import Dispatch, align_block_size
 from moe_core.router import softmax_topk
-from moe_core.text_data import EXAMPLES
 
 DISPATCH, BLOCKS, TILES, CAPACITY = "experts_dispatch", "experts_blocks", "experts_tiles", "experts_capacity"
 HERO, KERNEL = "experts_hero", "experts_kernel"
@@ -30,27 +33,40 @@ def changed(key: str, panels: list[str]) -> None:
     forget_notice_and_rerun("experts_notices", key, panels)
 
 
+LAYER = 0  # the first MoE layer: its router logits depend on the text alone, not on earlier routing
+MAX_TOKENS = 96  # the T slider's maximum: 48 tokens from each sequence
+
+
+def shown_token(token: str) -> str:
+    """A token as a learner can read it in a label or a code span: spaces, newlines and tabs made
+    visible (BPE tokens often start with a space), backticks swapped for a look-alike."""
+    return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥").replace("`", "ˋ") or "∅"
+
+
 @st.cache_data(max_entries=1, show_spinner=False)
-def example_batch() -> tuple[list[str], np.ndarray]:
-    """Words and router logits [T, E] of all example sentences, each encoded in its own context."""
-    model = get_model()
-    words, logits = [], []
-    with torch.no_grad():
-        for sentence in EXAMPLES.values():
-            w, _, x_TD = model.sentence_hidden(sentence)
-            words += w
-            logits.append(model.moe.router.gate(x_TD))
-    return words, torch.cat(logits).numpy()
+def example_batch() -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray]]:
+    """(tokens, layer-1 router logits [T, E]) of the first held-out code passage and the first
+    held-out prose passage, each encoded in its own context."""
+    sample = heldout_sample()
+    sequences = []
+    for genre in ("code", "prose"):
+        routed = route_text(sample[genre][0]["text"][:2000])
+        half = MAX_TOKENS // 2
+        sequences.append((routed.tokens[:half], routed.router_logits[LAYER][:half]))
+    return sequences[0], sequences[1]
 
 
 def live_batch() -> tuple[list[str], torch.Tensor, list[str]]:
-    """Words [T], topk_ids [T, K] and a label per slot, for the current T and k."""
+    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for the current T and k."""
     tokens, top_k = int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"])
-    words, logits = example_batch()
-    ids = softmax_topk(torch.from_numpy(logits[:tokens]), top_k).topk_ids
-    labels = [f"token {s // top_k} “{words[s // top_k]}”, choice {s % top_k + 1}"  # words are [a-z]+
+    (code, code_logits), (prose, prose_logits) = example_batch()
+    half = tokens // 2
+    words = [shown_token(t) for t in code[:half] + prose[: tokens - half]]
+    logits = np.concatenate([code_logits[:half], prose_logits[: tokens - half]])
+    ids = softmax_topk(torch.from_numpy(logits), top_k).topk_ids
+    labels = [f"token {s // top_k} “{html.escape(words[s // top_k])}”, choice {s % top_k + 1}"
               for s in range(tokens * top_k)]  # fmt: skip
-    return words[:tokens], ids, labels
+    return words, ids, labels
 
 
 def live_dispatch() -> tuple[Dispatch, torch.Tensor, list[str]]:
@@ -63,7 +79,7 @@ def plural(n: int, word: str) -> str:
 
 
 def batch_num_experts() -> int:
-    return get_model().config.num_experts
+    return int(example_batch()[0][1].shape[1])
 
 
 def valid_rows(d: Dispatch) -> np.ndarray:

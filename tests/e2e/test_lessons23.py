@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.lesson2_router.test_lesson2 import decode_plotly
+from tests.app.conftest import decode_plotly
 from tests.e2e.conftest import AppServer, assert_no_exception, screenshot, start_app, wait_for_app_idle
 
 pytestmark = pytest.mark.e2e

@@ -17,22 +17,27 @@ from streamlit.testing.v1 import AppTest
 
 from lessons.course.text import LESSONS
 from lessons.lesson3_experts.bench import FFN, HIDDEN, on_gpu, stored_results
+from moe_core.lm import SHIPPED, MoELM, load_tokenizer
 from moe_core.router import softmax_topk
-from moe_core.router_demo import load_router_demo
-from moe_core.text_data import EXAMPLES
+from tests.app.conftest import chart_spec as figure
 from tests.app.conftest import texts
-from tests.app.lesson2_router.test_lesson2 import figure
 
 PAGE = LESSONS[2].page
 EXPERTS = 8
 
 
 def batch_ids(tokens: int, top_k: int) -> torch.Tensor:
-    """topk_ids [T, K] of the first T example tokens, routed here without the lesson's code."""
-    model = load_router_demo()
-    with torch.no_grad():
-        logits = torch.cat([model.moe.router.gate(model.sentence_hidden(s)[2]) for s in EXAMPLES.values()])
-    return softmax_topk(logits[:tokens], top_k).topk_ids
+    """topk_ids [T, K] of the lesson's batch, routed here without the lesson's code: T/2 tokens of
+    the first held-out code passage, then T/2 of the first prose passage, each in its own context,
+    by the shipped language model's first-layer router."""
+    model, tok = MoELM.from_pretrained(SHIPPED), load_tokenizer(SHIPPED)
+    sample = json.loads((SHIPPED / "heldout_sample.json").read_text())
+    logits = []
+    for genre, count in (("code", tokens // 2), ("prose", tokens - tokens // 2)):
+        ids = tok.encode(sample[genre][0]["text"][:2000], add_special_tokens=False).ids
+        with torch.no_grad():
+            logits.append(model(torch.tensor([ids])).router_logits[0][:count])
+    return softmax_topk(torch.cat(logits), top_k).topk_ids
 
 
 def padded_blocks(ids: torch.Tensor, block: int) -> list[int]:
