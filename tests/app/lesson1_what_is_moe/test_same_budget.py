@@ -90,6 +90,14 @@ def test_the_prose_matches_the_measurement() -> None:
     assert big["train_seconds"] / moe["train_seconds"] >= 1.5
 
 
+def test_the_recap_says_the_moe_landed_between_the_dense_models() -> None:
+    recap = (REPO / "lessons/content/lesson1/99_recap.md").read_text()
+    assert "landed between it and the dense model with the MoE's total parameters" in recap
+    for genre in ("code", "prose"):
+        small, moe, big = (RUNS[k]["heldout_bpb"][genre] for k in ("dense_active", "moe", "dense_total"))
+        assert big < moe < small, (genre, big, moe, small)
+
+
 def test_the_moe_starts_behind_the_small_dense_model_and_overtakes_it() -> None:
     prose = (REPO / "lessons/content/lesson1/65_same_budget.md").read_text()
     assert "starts behind the small dense model" in prose and "overtakes it later" in prose

@@ -18,6 +18,7 @@ from tests.app.conftest import REPO, chart_spec
 
 RUNS = json.loads((SHIPPED / "comparison.json").read_text())["runs"]
 PROSE = (REPO / "lessons/content/lesson4/95_real_lm.md").read_text()
+RECAP = (REPO / "lessons/content/lesson4/99_recap.md").read_text()
 
 
 def end_shares(name: str) -> np.ndarray:
@@ -47,10 +48,12 @@ def test_with_the_aux_loss_no_expert_dies_and_without_it_a_layer_collapses() -> 
                     for t in range(1, run["steps"] + 1)]  # fmt: skip
         labels.append(judge(per_step, run["loss"]).label)
     assert "collapsed" in labels, labels
+    assert "one layer collapsed and the others went uneven" in RECAP
+    assert labels.count("collapsed") == 1 and all(x in ("collapsed", "uneven") for x in labels), labels
 
 
 def test_losing_experts_did_not_cost_held_out_quality_in_this_run() -> None:
-    assert "losing experts did not cost quality" in PROSE
+    assert "losing experts did not cost quality" in PROSE and "the held-out loss did not suffer" in RECAP
     for genre in ("code", "prose"):
         assert RUNS["no_balancing"]["heldout_bpb"][genre] <= RUNS["moe"]["heldout_bpb"][genre] + 0.005
 
