@@ -71,7 +71,8 @@ from lessons import lesson2_router as l2  # noqa: E402
 from lessons import lesson3_experts as l3  # noqa: E402
 from lessons.course.figures import OKABE_ITO  # noqa: E402
 from lessons.lesson1_what_is_moe import calculator as calc  # noqa: E402
-from lessons.lesson1_what_is_moe.figures import params_bars  # noqa: E402
+from lessons.lesson1_what_is_moe import same_budget as sb  # noqa: E402
+from lessons.lesson1_what_is_moe.figures import params_bars, training_curves  # noqa: E402
 from lessons.lesson1_what_is_moe.live import live_view  # noqa: E402
 from lessons.lesson2_router import figures as rch  # noqa: E402
 from lessons.lesson3_experts import batch as l3v  # noqa: E402
@@ -130,6 +131,20 @@ def calc_preset(preset: str) -> Work:
 
 def calc_knob(knob: str) -> Callable[[int], Work]:
     return lambda value: _calc(MIXTRAL, {**_KNOBS, knob: value})
+
+
+B_DEFAULT = {"view": sb.VIEWS[0], "axis": sb.AXES[0], "window": sb.DEFAULT_WINDOW}
+
+
+def same_budget(name: str) -> Callable[[Any], Work]:
+    """Lesson 1's measured comparison: the recorded curves, smoothed, and their chart."""
+    def make(value: Any) -> Work:
+        s = {**B_DEFAULT, name: value}
+        def model() -> dict:
+            return sb.loss_curves(sb.comparison(), s["window"], gap=s["view"] == sb.VIEWS[0],
+                                  by_time=s["axis"] == sb.AXES[1])  # fmt: skip
+        return Work(model, lambda curves: [training_curves(curves, x_title="x", title="curves")])
+    return make
 
 
 def live_k(k: int) -> Work:
@@ -215,15 +230,12 @@ def router_compare(cf: float) -> Work:
                                   rch.experts_per_token_bars(d[1], title="Experts per token")])  # fmt: skip
 
 
-E_DEFAULT = {"tokens": 16, "k": 2, "block": 16, "width": 128, "block_n": 32, "capacity": 1.0, "tile": 0}
+E_DEFAULT = {"tokens": 16, "k": 2, "block": 16, "width": 128, "block_n": 32, "capacity": 2.0, "tile": 0}
 
 
 def _e_batch(s: dict) -> tuple[list[str], torch.Tensor, list[str], int]:
-    words, logits = l3v.example_batch()
-    t, k = s["tokens"], s["k"]
-    ids = softmax_topk(torch.from_numpy(logits[:t]), k).topk_ids
-    labels = [f"token {i // k} “{words[i // k]}”, choice {i % k + 1}" for i in range(t * k)]
-    return words[:t], ids, labels, l2.get_model().config.num_experts
+    words, ids, labels = l3v.batch_for(s["tokens"], s["k"])
+    return words, ids, labels, l3v.batch_num_experts()
 
 
 def _e_dispatch(s: dict) -> tuple:
@@ -308,6 +320,9 @@ CASES = [
     Case(1, "intro_calc_preset", "selectbox", (MIXTRAL, "deepseek-ai/DeepSeek-V3"), calc_preset,
          calc._preset_label),
     *[Case(1, f"intro_calc_{k}", "slider", v, calc_knob(k)) for k, v in CALC_VALUES.items()],
+    Case(1, "intro_budget_view", "segmented_control", ("gap to (b)", "loss"), same_budget("view")),
+    Case(1, "intro_budget_axis", "segmented_control", ("tokens read", "training time"), same_budget("axis")),
+    Case(1, "intro_budget_window", "slider", (25, 26), same_budget("window")),
     Case(1, "intro_live_k", "slider", (2, 3), live_k),
     Case(2, "router_example", "selectbox", EXAMPLE_PAIR, router_text_change),
     Case(2, "router_text", "text_input", (T1, T2), router_text_change),
@@ -324,7 +339,7 @@ CASES = [
     Case(3, "experts_block", "select_slider", (16, 32), experts_setting("block")),
     Case(3, "experts_width", "select_slider", (128, 256), experts_setting("width")),
     Case(3, "experts_block_n", "select_slider", (32, 16), experts_setting("block_n")),
-    Case(3, "experts_capacity", "slider", (1.0, 0.5), experts_setting("capacity")),
+    Case(3, "experts_capacity", "slider", (2.0, 1.0), experts_setting("capacity")),
     Case(3, "experts_tile", "slider", (0, 3), experts_setting("tile")),
     Case(3, "experts_bench_tokens", "select_slider", (64, 16), bench_setting("tokens")),
     Case(3, "experts_bench_experts", "select_slider", (8, 32), bench_setting("experts")),

@@ -57,8 +57,12 @@ def example_batch() -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.n
 
 
 def live_batch() -> tuple[list[str], torch.Tensor, list[str]]:
-    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for the current T and k."""
-    tokens, top_k = int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"])
+    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for the page's T and k."""
+    return batch_for(int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"]))
+
+
+def batch_for(tokens: int, top_k: int) -> tuple[list[str], torch.Tensor, list[str]]:
+    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for T tokens routed top-k."""
     (code, code_logits), (prose, prose_logits) = example_batch()
     half = tokens // 2
     words = [shown_token(t) for t in code[:half] + prose[: tokens - half]]
