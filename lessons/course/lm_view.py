@@ -106,8 +106,10 @@ class RoutedText:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def route_text(text: str, top_k: int = 2, temperature: float = 1.0, trained: bool = True) -> RoutedText:
-    """Route `text` through the trained (or untrained) model with the given settings."""
+def route_text(text: str, top_k: int = 2, temperature: float = 1.0, trained: bool = True,
+               noise_std: float = 0.0) -> RoutedText:  # fmt: skip
+    """Route `text` through the trained (or untrained) model with the given settings (noise from
+    a fixed seed, so one slider position always gives the same routing)."""
     model, tok = get_lm()
     if not trained:
         model = get_untrained_lm()
@@ -116,7 +118,8 @@ def route_text(text: str, top_k: int = 2, temperature: float = 1.0, trained: boo
     tokens = [text[a:b] for a, b in enc.offsets]
     if ids.shape[1] == 0:
         return RoutedText([], np.zeros((len(model.layers), 0), dtype=np.int64), [], None)
-    out = forward_with_routing(model, ids, RoutingSettings(top_k=top_k, temperature=temperature))
+    settings = RoutingSettings(top_k=top_k, temperature=temperature, noise_std=noise_std)
+    out = forward_with_routing(model, ids, settings)
     top1 = np.stack([t[:, 0].numpy() for t in out.topk_ids])
     bits = next_token_bits(out.logits, ids) if ids.shape[1] >= 2 else None
     return RoutedText(tokens, top1, [r.numpy() for r in out.router_logits], bits)

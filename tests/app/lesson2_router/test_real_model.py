@@ -99,3 +99,32 @@ def test_predict_then_try_k1(lesson2: AppTest) -> None:
     assert any(expected in v for v in shown), shown
     assert k1_outcome(0.7) == K1_OPTIONS[0] and k1_outcome(0.1) == K1_OPTIONS[1]
     assert k1_outcome(0.0) == K1_OPTIONS[2] and k1_outcome(-0.2) == K1_OPTIONS[3]
+
+
+def bits_with_routing(text: str, top_k: int, temperature: float, noise_std: float) -> float:
+    """The passage's loss with the router changed, by moe_core's probe and a cross-entropy here."""
+    from moe_core.routing_probe import RoutingSettings, forward_with_routing
+
+    model, tok = MoELM.from_pretrained(lm_path()).eval(), load_tokenizer(lm_path())
+    ids = torch.tensor([tok.encode(text, add_special_tokens=False).ids])
+    settings = RoutingSettings(top_k=top_k, temperature=temperature, noise_std=noise_std)
+    with torch.no_grad():
+        logits = forward_with_routing(model, ids, settings).logits[0, :-1]
+    return float(F.cross_entropy(logits, ids[0, 1:])) / math.log(2)
+
+
+def test_temperature_and_noise_reroute_the_model_and_report_the_loss(lesson2: AppTest) -> None:
+    text = example_passages()[lesson2.selectbox(key="router_lm_pick").value]
+    (trained,) = printed_bits(lesson2)
+    lesson2.slider(key="router_lm_tau").set_value(3.0).run()
+    assert not lesson2.exception
+    hot, against = printed_bits(lesson2)
+    assert against == pytest.approx(trained)
+    assert hot == pytest.approx(bits_with_routing(text, 2, 3.0, 0.0), abs=0.006)
+    lesson2.slider(key="router_lm_tau").set_value(1.0).run()
+    lesson2.slider(key="router_lm_noise").set_value(2.0).run()
+    noisy, _ = printed_bits(lesson2)
+    assert noisy == pytest.approx(bits_with_routing(text, 2, 1.0, 2.0), abs=0.006)
+    assert noisy > trained  # the model was trained without noise
+    assert lesson2.query_params["router_lm_noise"] == "2.0"
+    assert "σ = 2" in next(m.value for m in lesson2.markdown if "bits per token" in m.value)
