@@ -4,8 +4,10 @@ A lesson's first view used to pay for importing torch and Plotly, loading the la
 routing its first passage (seconds on 2 cores). Streamlit has no start-up hook, so the first page
 run of the process (home or any lesson) starts one daemon thread that does that work through the
 same `st.cache_resource` / `st.cache_data` functions the lessons call; whatever finishes before a
-learner opens a lesson is then served from the cache. Failures are logged, never shown: the lesson
-that needs the thing will report it in its own words.
+learner opens a lesson is then served from the cache. A lesson package may define `warm()` for the
+heavy work of its default view (Lesson 5's training runs and its 4-process job took 4.9 s of a cold
+visit); they run in lesson order, after the shared models. Failures are logged, never shown: the
+lesson that needs the thing will report it in its own words.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ def _warm() -> None:
             for text in list(lm_view.example_passages().values())[:1]:
                 lm_view.route_text(text)
         models.get_model()
-        for name in LESSON_MODULES:
-            importlib.import_module(f"lessons.{name}")
+        modules = [importlib.import_module(f"lessons.{name}") for name in LESSON_MODULES]
     except Exception:
         _log.exception("warming the lessons' models failed; each lesson will load what it needs")
+        return
+    for module in modules:
+        warm = getattr(module, "warm", None)
+        if warm is None:
+            continue
+        try:
+            warm()
+        except Exception:
+            _log.exception("warming %s failed; it will compute its view when opened", module.__name__)

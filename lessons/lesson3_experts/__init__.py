@@ -46,6 +46,7 @@ from lessons.lesson3_experts.batch import (
     TILES,
     batch_num_experts,
     changed,
+    example_batch,
     live_batch,
     live_dispatch,
     notices,
@@ -78,6 +79,11 @@ NUMBERS = {  # key -> (default, lo, hi, integer); choices are clamped to the nea
 }
 CHOICES = {"experts_block": BLOCK_SIZES, "experts_width": WIDTHS, "experts_block_n": BLOCK_NS,
            **BENCH_CHOICES}  # fmt: skip
+
+
+def warm() -> None:
+    """For lessons.course.warm_up: route the two held-out sequences every panel draws from."""
+    example_batch()
 
 
 def render_hero() -> None:

@@ -96,6 +96,16 @@ def specialisation(split: int, shared: int):
     return train_specialisation(split, shared)
 
 
+def warm() -> None:
+    """The default view's heavy work, for lessons.course.warm_up: three 120-step training runs and
+    one 4-process expert-parallel job (same arguments, so the page finds them cached)."""
+    split, shared = NUMBERS["scale_split"][0], NUMBERS["scale_shared"][0]
+    for m, k in dict.fromkeys([(1, 0), (split, 0), (split, shared)]):
+        specialisation(m, k)
+    ep_run(*(NUMBERS[key][0] for key in ("scale_ranks", "scale_experts", "scale_topk", "scale_skew",
+                                          "scale_seed")))  # fmt: skip
+
+
 @st.fragment
 def fine_grained_panel() -> None:
     with st.container(border=True):
@@ -351,4 +361,4 @@ def _paste_config() -> None:
                "layers are MoE layers.")
 
 
-__all__ = ["render_body", "render_hero"]
+__all__ = ["render_body", "render_hero", "warm"]

@@ -29,3 +29,19 @@ def test_warm_up_starts_one_thread_per_process(monkeypatch: pytest.MonkeyPatch) 
 class _NoThread:
     def start(self) -> None:
         pass
+
+
+def test_a_failing_lesson_warm_is_logged_and_the_next_lesson_still_warms(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import lessons.lesson3_experts as lesson3
+    import lessons.lesson5_scale as lesson5
+
+    ran = []
+    monkeypatch.setattr(lesson3, "warm", lambda: (_ for _ in ()).throw(RuntimeError("no text")))
+    monkeypatch.setattr(lesson5, "warm", lambda: ran.append("lesson5"))
+    with caplog.at_level(logging.ERROR, logger=warm_up.__name__):
+        warm_up._warm()
+    assert ran == ["lesson5"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "warming lessons.lesson3_experts failed; it will compute its view when opened"]
