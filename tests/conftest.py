@@ -24,6 +24,10 @@ if "TRITON_INTERPRET" not in os.environ and not _HAS_CUDA:
 # The lessons build figures without Plotly's validation for speed; under test every figure is
 # validated (lessons/charts/common.py), in this process and in the app servers the tests start.
 os.environ.setdefault("MOE_LAB_CHECK_FIGURES", "1")
+# The server warms every lesson in a background thread (lessons/course/warm_up.py): in the test
+# processes it would spawn Lesson 5's 4-process job beside every test; tests/app/course/
+# test_warm_up.py checks it on its own, and bench/bench_pages.py measures what it buys.
+os.environ.setdefault("MOE_LAB_WARM_UP", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import streamlit as st
 
@@ -31,6 +32,7 @@ from lessons.course.text import (
     load_page_text,
     split_math,
 )
+from lessons.course.warm_up import warm_up_in_background
 
 _log = logging.getLogger(__name__)
 BODY_FAILED = "This part of the lesson could not be shown"
@@ -160,6 +162,8 @@ def setup_page(title: str) -> None:
                        layout="centered", initial_sidebar_state="auto")
     st.html(f"<style>{_LAZY_CSS}{_A11Y_CSS}</style>")
     st.html(_A11Y_JS, unsafe_allow_javascript=True)  # our own constant script, no learner text
+    if os.environ.get("MOE_LAB_WARM_UP", "1") != "0":  # the test suite's AppTests turn it off
+        warm_up_in_background()  # once per process: every lesson's default view, in the background
 
 
 def render_lesson(number: int) -> None:

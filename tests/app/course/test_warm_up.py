@@ -45,3 +45,21 @@ def test_a_failing_lesson_warm_is_logged_and_the_next_lesson_still_warms(
     assert ran == ["lesson5"]
     assert [r.getMessage() for r in caplog.records] == [
         "warming lessons.lesson3_experts failed; it will compute its view when opened"]
+
+
+def test_every_page_run_asks_for_the_warm_up(db_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's first page run starts it (it was written once and never called: Lesson 5's
+    first visit took 4.9 s on a server that had been up for 15 s)."""
+    from streamlit.testing.v1 import AppTest
+
+    import lessons.course.page as page
+    from tests.app.conftest import APP
+
+    calls = []
+    monkeypatch.setenv("MOE_LAB_WARM_UP", "1")
+    monkeypatch.setattr(page, "warm_up_in_background", lambda: calls.append(1))
+    AppTest.from_file(APP, default_timeout=60).run()
+    assert calls == [1]
+    monkeypatch.setenv("MOE_LAB_WARM_UP", "0")
+    AppTest.from_file(APP, default_timeout=60).run()
+    assert calls == [1]
