@@ -20,7 +20,7 @@ from lessons.course.predict import predict, reveal
 from lessons.course.url_state import show_notices, url_choice, url_number, write_url
 from lessons.lesson1_what_is_moe.figures import smooth, training_curves
 from moe_core.lm import SHIPPED
-from moe_core.lm.comparison import load_comparison
+from moe_core.lm.comparison import COMPARISON_LONG, load_comparison
 
 SHOWN = ("moe", "dense_active", "dense_total")  # (d), no balancing, is Lesson 4's
 NAMES = {"moe": "(a) MoE", "dense_active": "(b) small dense", "dense_total": "(c) big dense"}
@@ -42,6 +42,21 @@ def comparison() -> dict | None:
     except (OSError, ValueError):
         return None
     return data if all(name in data.get("runs", {}) for name in SHOWN) else None
+
+
+@cache
+def longer_run() -> dict | None:
+    """(a) and (b) trained three times as long, or None when that file is missing."""
+    try:
+        data = load_comparison(COMPARISON_LONG)
+    except (OSError, ValueError):
+        return None
+    return data if all(name in data.get("runs", {}) for name in SHOWN[:2]) else None
+
+
+def lead(runs: dict, genre: str) -> float:
+    """Bits per byte by which the MoE beats the small dense model on held-out `genre` text."""
+    return runs["dense_active"]["heldout_bpb"][genre] - runs["moe"]["heldout_bpb"][genre]
 
 
 @cache
@@ -164,6 +179,14 @@ def render_same_budget() -> None:
             f"{big['train_seconds'] / small['train_seconds']:.1f}× the small one's training time. "
             f"Times: {data['where'] or 'this machine'}."
         )
+        longer = longer_run()
+        if longer:
+            st.caption(
+                f"Trained three times as long ({longer['tokens'] / 1e6:.1f}M tokens; (a) and (b) only), the "
+                f"MoE's lead over the small dense model grows from {lead(runs, 'code'):.3f} to "
+                f"{lead(longer['runs'], 'code'):.3f} bits/byte on code and from {lead(runs, 'prose'):.3f} to "
+                f"{lead(longer['runs'], 'prose'):.3f} on prose."
+            )
         write_url(**{VIEW_KEY: view, AXIS_KEY: axis, WINDOW_KEY: window})
     _reveal(runs)
 

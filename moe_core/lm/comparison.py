@@ -24,6 +24,7 @@ from pathlib import Path
 from moe_core.lm import SHIPPED
 
 COMPARISON = SHIPPED / "comparison.json"
+COMPARISON_LONG = SHIPPED / "comparison_long.json"  # (a) and (b) only, at three times the tokens
 RUNS: dict[str, str] = {
     "moe": "(a) MoE: 8 experts, top-2",
     "dense_active": "(b) dense, same active parameters",

@@ -120,3 +120,17 @@ def test_a_missing_recording_is_a_notice_not_a_traceback(open_lesson, monkeypatc
         assert any("comparison.json) is missing or unreadable" in str(i.value) for i in at.info)
     finally:
         same_budget.comparison.cache_clear()
+
+
+def test_trained_three_times_as_long_the_lead_grows(lesson1: AppTest) -> None:
+    prose = (REPO / "lessons/content/lesson1/65_same_budget.md").read_text()
+    assert "the MoE's lead grew on both kinds of text" in prose
+    longer = json.loads((SHIPPED / "comparison_long.json").read_text())
+    assert longer["tokens"] == 3 * 1638400 and set(longer["runs"]) == {"moe", "dense_active"}
+    def lead(runs: dict, genre: str) -> float:
+        return runs["dense_active"]["heldout_bpb"][genre] - runs["moe"]["heldout_bpb"][genre]
+
+    for genre in ("code", "prose"):
+        short, long = lead(RUNS, genre), lead(longer["runs"], genre)
+        assert long > short > 0, (genre, short, long)
+        assert f"to {long:.3f}" in texts(lesson1)
