@@ -45,6 +45,7 @@ from lessons.lesson3_experts.batch import (
     KERNEL,
     TILES,
     batch_num_experts,
+    batch_pairs,
     changed,
     example_batch,
     live_batch,
@@ -66,6 +67,7 @@ WIDTHS, BLOCK_NS = (32, 64, 128, 256), (16, 32, 64)
 GROUP_M = 8  # TileConfig's default: M-blocks per L2-friendly group of programs
 NUMBERS = {  # key -> (default, lo, hi, integer); choices are clamped to the nearest allowed value
     "experts_tokens": (16, 4, 96, True),
+    "experts_batch": (0, 0, 2, True),  # which pair of held-out passages (batch.batch_pairs)
     "experts_k": (2, 1, 4, True),
     "experts_block": (16, 4, 64, True),
     "experts_width": (128, 32, 256, True),
@@ -133,9 +135,16 @@ def hero_panel() -> None:
     intro = read_text(lesson_dir(3) / "hero.md")
     if intro:
         st.markdown(intro)
-    st.slider("tokens in the batch T", 4, 96, step=4, key="experts_tokens",
-              on_change=changed, args=("experts_tokens", BATCH_PANELS))  # fmt: skip
-    notices("experts_tokens")
+    pairs = batch_pairs()
+    last = max(len(pairs) - 1, 0)  # the URL may name a pair this copy does not ship
+    st.session_state["experts_batch"] = min(int(st.session_state.get("experts_batch", 0)), last)
+    left, right = st.columns([3, 2])
+    left.slider("tokens in the batch T", 4, 96, step=4, key="experts_tokens",
+                on_change=changed, args=("experts_tokens", BATCH_PANELS))  # fmt: skip
+    right.selectbox("The batch: held-out code + prose", range(len(pairs)), key="experts_batch",
+                    format_func=lambda i: pairs[i], on_change=changed,
+                    args=("experts_batch", BATCH_PANELS))  # fmt: skip
+    notices("experts_tokens", "experts_batch")
     d, ids, labels = live_dispatch()
     n, n_pad, num_blocks = d.num_slots, d.num_padded_rows, d.block_expert_ids.numel()
     fig = charts.dispatch_overview(ids.flatten().tolist(), d.sorted_slot_ids.tolist(),
@@ -145,7 +154,8 @@ def hero_panel() -> None:
                f"{num_blocks} M-blocks of {d.block_size} rows, {n_pad - n} of them padding "
                f"({(n_pad - n) / max(n_pad, 1):.0%}).")  # fmt: skip
     show_chart(fig, key="experts_hero_chart", summary=summary)
-    write_url(experts_tokens=st.session_state["experts_tokens"])
+    write_url(experts_tokens=st.session_state["experts_tokens"],
+              experts_batch=st.session_state["experts_batch"])
 
 
 @st.fragment(key=DISPATCH)

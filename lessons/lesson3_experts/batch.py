@@ -43,27 +43,35 @@ def shown_token(token: str) -> str:
     return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥").replace("`", "ˋ") or "∅"
 
 
-@st.cache_data(max_entries=1, show_spinner=False)
-def example_batch() -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray]]:
-    """(tokens, layer-1 router logits [T, E]) of the first held-out code passage and the first
-    held-out prose passage, each encoded in its own context."""
+def batch_pairs() -> list[str]:
+    """The batches a learner can pick: the i-th held-out code passage with the i-th prose passage."""
+    sample = heldout_sample()
+    count = min(len(sample.get("code", [])), len(sample.get("prose", [])), 3)
+    return [f"{sample['code'][i]['name']} + {sample['prose'][i]['name']}" for i in range(count)]
+
+
+@st.cache_data(max_entries=3, show_spinner=False)
+def example_batch(pair: int = 0) -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray]]:
+    """(tokens, layer-1 router logits [T, E]) of held-out code passage `pair` and prose passage
+    `pair`, each encoded in its own context."""
     sample = heldout_sample()
     sequences = []
     for genre in ("code", "prose"):
-        routed = route_text(sample[genre][0]["text"][:2000])
+        routed = route_text(sample[genre][pair]["text"][:2000])
         half = MAX_TOKENS // 2
         sequences.append((routed.tokens[:half], routed.router_logits[LAYER][:half]))
     return sequences[0], sequences[1]
 
 
 def live_batch() -> tuple[list[str], torch.Tensor, list[str]]:
-    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for the page's T and k."""
-    return batch_for(int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"]))
+    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for the page's batch, T and k."""
+    return batch_for(int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"]),
+                     int(st.session_state.get("experts_batch", 0)))  # fmt: skip
 
 
-def batch_for(tokens: int, top_k: int) -> tuple[list[str], torch.Tensor, list[str]]:
+def batch_for(tokens: int, top_k: int, pair: int = 0) -> tuple[list[str], torch.Tensor, list[str]]:
     """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for T tokens routed top-k."""
-    (code, code_logits), (prose, prose_logits) = example_batch()
+    (code, code_logits), (prose, prose_logits) = example_batch(pair)
     half = tokens // 2
     words = [shown_token(t) for t in code[:half] + prose[: tokens - half]]
     logits = np.concatenate([code_logits[:half], prose_logits[: tokens - half]])

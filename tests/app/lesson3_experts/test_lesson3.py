@@ -26,7 +26,7 @@ PAGE = LESSONS[2].page
 EXPERTS = 8
 
 
-def batch_ids(tokens: int, top_k: int) -> torch.Tensor:
+def batch_ids(tokens: int, top_k: int, pair: int = 0) -> torch.Tensor:
     """topk_ids [T, K] of the lesson's batch, routed here without the lesson's code: T/2 tokens of
     the first held-out code passage, then T/2 of the first prose passage, each in its own context,
     by the shipped language model's first-layer router."""
@@ -34,7 +34,7 @@ def batch_ids(tokens: int, top_k: int) -> torch.Tensor:
     sample = json.loads((SHIPPED / "heldout_sample.json").read_text())
     logits = []
     for genre, count in (("code", tokens // 2), ("prose", tokens - tokens // 2)):
-        ids = tok.encode(sample[genre][0]["text"][:2000], add_special_tokens=False).ids
+        ids = tok.encode(sample[genre][pair]["text"][:2000], add_special_tokens=False).ids
         with torch.no_grad():
             logits.append(model(torch.tensor([ids])).router_logits[0][:count])
     return softmax_topk(torch.cat(logits), top_k).topk_ids
@@ -305,3 +305,16 @@ def test_benchmark_prediction_is_revealed_from_the_measured_times(lesson3: AppTe
     assert best["Triton kernel"] > max(best["naive per-expert loop"], best["sorted grouped path (torch)"])
     assert "You predicted **The Triton kernel**" in revealed  # the interpreter is never the fastest
     assert f"the fastest was the {fastest}" in texts(lesson3)
+
+
+def test_the_learner_picks_the_batch_and_every_panel_follows(lesson3: AppTest) -> None:
+    """Issue 15: Lesson 3 runs on the language model with text the learner picks."""
+    box = lesson3.selectbox(key="experts_batch")
+    assert box.value == 0 and len(box.options) == 3 and box.options[1].startswith("asynchat.py + ")
+    box.set_value(1).run()
+    assert not lesson3.exception
+    ids = batch_ids(16, 2, pair=1)
+    assert not torch.equal(ids, batch_ids(16, 2, pair=0))  # another batch routes differently
+    spec = figure(lesson3, "experts_hero_chart")
+    assert [a["text"] for a in spec["layout"]["annotations"]] == [f"E{e}" for e in padded_blocks(ids, 16)]
+    assert lesson3.query_params["experts_batch"] == "1"
