@@ -54,7 +54,7 @@ SMOKE_CONFIG = LMConfig(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m moe_core train-lm", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, type=Path, help="output folder (a Mixtral checkpoint)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 2400; smoke 40)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1200: the shipped run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="tiny corpus slice and model: seconds, for tests")
     p.add_argument("--resume", action="store_true", help="continue from DIR/.train/state.pt")
@@ -84,7 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.steps is None:
-        args.steps = 40 if args.smoke else 2400
+        args.steps = 40 if args.smoke else 1200
     if args.smoke:
         args.batch, args.seq, args.eval_every, args.save_every, args.warmup = 8, 64, 20, 20, 4
     return args

@@ -30,12 +30,13 @@ def test_lesson_text_claims_hold_for_the_shipped_report() -> None:
     t, u = r["trained"], r["untrained"]
     assert 3000 <= r["tokens"] <= 3400
     assert json.loads((SHIPPED / "config.json").read_text())["num_hidden_layers"] == 4
-    assert all(0.3 <= v <= 0.65 for v in t["class_mi"])
+    assert all(0.27 <= v <= 0.65 for v in t["class_mi"])
     assert all(v <= 0.015 for v in t["class_mi_control"])
     assert max(u["class_mi"]) <= 0.125
     assert all(c > 2.5 * g for c, g in zip(t["class_mi"], t["genre_mi"], strict=True))  # "far more"
-    assert max(t["genre_mi"][:2]) <= 0.015 and max(t["genre_mi_control"][:2]) <= 0.025
-    assert all(0.1 <= v <= 0.14 for v in t["genre_mi"][2:])
+    assert max(t["genre_mi"][:2]) <= 0.03 and max(t["genre_mi_control"][:2]) <= 0.025
+    assert all(0.075 <= v <= 0.105 for v in t["genre_mi"][2:])
+    assert all(tv <= uv for tv, uv in zip(t["genre_mi"][2:], u["genre_mi"][2:], strict=True))
     assert all(0.085 <= v <= 0.115 for v in u["genre_mi"][2:])
     assert all(s > c for s, c in zip(t["same_expert_rate"], t["chance_rate"], strict=True))
-    assert round(t["same_expert_rate"][-1], 2) == 0.59 and round(t["chance_rate"][-1], 2) == 0.38
+    assert round(t["same_expert_rate"][-1], 2) == 0.56 and round(t["chance_rate"][-1], 2) == 0.34
