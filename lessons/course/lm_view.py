@@ -105,11 +105,18 @@ class RoutedText:
     bits: float | None  # next-token loss in bits per token (None under two tokens)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def route_text(text: str, top_k: int = 2, temperature: float = 1.0, trained: bool = True,
                noise_std: float = 0.0) -> RoutedText:  # fmt: skip
     """Route `text` through the trained (or untrained) model with the given settings (noise from
-    a fixed seed, so one slider position always gives the same routing)."""
+    a fixed seed, so one slider position always gives the same routing).
+
+    st.cache_data keys on how arguments are passed: route_text(t) and route_text(t, top_k=2) were
+    two entries, so the warm-up's call never served a page's. One canonical call behind it."""
+    return _route_text(text, int(top_k), float(temperature), bool(trained), float(noise_std))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _route_text(text: str, top_k: int, temperature: float, trained: bool, noise_std: float) -> RoutedText:
     model, tok = get_lm()
     if not trained:
         model = get_untrained_lm()

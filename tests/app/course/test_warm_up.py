@@ -63,3 +63,20 @@ def test_every_page_run_asks_for_the_warm_up(db_path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("MOE_LAB_WARM_UP", "0")
     AppTest.from_file(APP, default_timeout=60).run()
     assert calls == [1]
+
+
+def test_the_warm_up_route_serves_the_pages_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """route_text(t) (the warm-up, Lesson 1) and route_text(t, top_k=2, temperature=1.0,
+    noise_std=0.0) (Lesson 2) must be one cache entry: st.cache_data keys on how arguments are
+    passed, and they were two, so the warm-up's routing served nobody."""
+    from lessons.course import lm_view
+
+    runs = []
+    real = lm_view.forward_with_routing
+    monkeypatch.setattr(lm_view, "forward_with_routing", lambda *a, **k: runs.append(1) or real(*a, **k))
+    text = f"def warm_{id(runs)}(x):\n    return x\n"  # not routed by any other test
+    first = lm_view.route_text(text)
+    again = lm_view.route_text(text, top_k=2, temperature=1.0, noise_std=0.0)
+    assert runs == [1] and first.bits == again.bits
+    lm_view.route_text(text, top_k=3)
+    assert runs == [1, 1]  # other settings still route again
