@@ -46,7 +46,8 @@ def lift_title(fig: go.Figure) -> tuple[go.Figure, str]:
     layout.pop("title", None)
     margin = dict(layout.get("margin") or {})
     top = int(margin.get("t", TITLE_PX + 16)) - TITLE_PX
-    if legend_side([tr.to_plotly_json() for tr in fig.data], layout) == "above":
+    # Only each trace's type and showlegend decide the legend (no copy of the traces' data).
+    if legend_side([{"type": tr.type, "showlegend": tr.showlegend} for tr in fig.data], layout) == "above":
         top = max(top, LEGEND_ROW_PX + 6)
     layout["margin"] = {**margin, "t": max(top, 16)}
     text = " ".join(_TAG.sub(" ", title.replace("<br>", " ")).split())

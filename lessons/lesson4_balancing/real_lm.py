@@ -14,6 +14,7 @@ import bisect
 from functools import cache
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from lessons.course.charts import show_chart
@@ -52,6 +53,20 @@ def verdict(name: str, layer: int) -> Verdict:
     return judge(per_step_shares(run, layer), run["loss"])
 
 
+@cache
+def layer_view(name: str, layer: int) -> tuple[go.Figure, go.Figure, list[float]]:
+    """Both figures of one run's layer (index `layer`) and its end shares. The data is a shipped
+    recording, so they are built once per process and shared (show_chart copies, never mutates)."""
+    run, v = recorded()[name], verdict(name, layer)
+    label, shares = RUNS[name], end_shares(run, layer)
+    first, points = run["share_steps"][-10], len(run["share_steps"][-10:])
+    over_time = load_over_time(per_step_shares(run, layer), collapse_spans=v.collapse_spans,
+                               title=f"{label}: layer {layer + 1}, share per expert")  # fmt: skip
+    bars = load_bars(shares, balanced=BALANCED_SHARE / len(shares),
+                     title=f"{label}: steps {first}–{run['steps']}, mean of {points} batches")  # fmt: skip
+    return over_time, bars, shares
+
+
 def end_shares(run: dict, layer: int, points: int = 10) -> list[float]:
     """Mean share per expert over the last `points` recorded steps."""
     last = [p[layer] for p in run["expert_share"][-points:]]
@@ -72,6 +87,7 @@ def layer_table(runs: dict) -> pd.DataFrame:
     return table
 
 
+@st.fragment
 def render_real_lm() -> None:
     runs = recorded()
     if runs is None:
@@ -89,22 +105,18 @@ def render_real_lm() -> None:
         index = int(layer) - 1
         cols = st.columns(2)
         for col, (name, label) in zip(cols, RUNS.items(), strict=True):
-            run, v = runs[name], verdict(name, index)
-            shares = end_shares(run, index)
-            num_experts = len(shares)
-            first, points = run["share_steps"][-10], len(run["share_steps"][-10:])
+            v = verdict(name, index)
+            over_time, bars, shares = layer_view(name, index)
             with col:
                 show_chart(
-                    load_over_time(per_step_shares(run, index), collapse_spans=v.collapse_spans,
-                                   title=f"{label}: layer {layer}, share per expert"),
+                    over_time,
                     key=f"balance_lm_time_{name}",
                     summary=f"{label}, layer {layer}: verdict {v.label}; at the end the busiest expert "
-                    f"holds {v.end_top_share:.2f} of the routed slots and {v.end_dead} of {num_experts} "
+                    f"holds {v.end_top_share:.2f} of the routed slots and {v.end_dead} of {len(shares)} "
                     "experts are dead.",
                 )  # fmt: skip
                 show_chart(
-                    load_bars(shares, balanced=BALANCED_SHARE / num_experts,
-                              title=f"{label}: steps {first}–{run['steps']}, mean of {points} batches"),
+                    bars,
                     key=f"balance_lm_bars_{name}",
                     summary="Mean share per expert at the end: "
                     + ", ".join(f"E{e} {s:.2f}" for e, s in enumerate(shares)) + ".",

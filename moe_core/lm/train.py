@@ -205,8 +205,11 @@ def expert_shares(out) -> list[list[float]]:
     ]
 
 
-def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, float, list[list[float]]]:
-    """One AdamW step; returns the LM loss, the Switch loss and the batch's expert shares per layer."""
+def train_step(
+    model, opt, x: torch.Tensor, aux_coef: float, shares: bool = False
+) -> tuple[float, float, list[list[float]] | None]:
+    """One AdamW step; returns the LM loss, the Switch loss and (when asked) the batch's expert
+    shares per layer."""
     out = model(x[:, :-1])
     loss = F.cross_entropy(out.logits.flatten(0, 1), x[:, 1:].flatten())
     total = loss + aux_coef * out.aux_loss if aux_coef else loss
@@ -214,7 +217,7 @@ def train_step(model, opt, x: torch.Tensor, aux_coef: float) -> tuple[float, flo
     total.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
-    return loss.item(), out.aux_loss.item(), expert_shares(out)
+    return loss.item(), out.aux_loss.item(), expert_shares(out) if shares else None
 
 
 def log(msg: str) -> None:
@@ -251,7 +254,8 @@ def cli(argv: list[str]) -> int:
     while step < args.steps:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        loss, aux, shares = train_step(model, opt, batch_for_step(arrays, args, step), args.aux_coef)
+        record = cfg.num_local_experts > 1 and ((step + 1) % LOAD_EVERY == 0 or step == 0)
+        loss, aux, shares = train_step(model, opt, batch_for_step(arrays, args, step), args.aux_coef, record)
         step += 1
         window_loss.append(loss)
         seconds = time.perf_counter() - t0
@@ -268,7 +272,7 @@ def cli(argv: list[str]) -> int:
             "loss": round(loss, 4),
             "aux_loss": round(aux, 4),
         }
-        if cfg.num_local_experts > 1 and (step % LOAD_EVERY == 0 or step == 1):
+        if shares is not None:
             point["expert_share"] = [[round(v, 4) for v in layer] for layer in shares]
         if step % args.eval_every == 0 or step == args.steps:
             point["heldout_bpb"] = {
