@@ -29,6 +29,7 @@ PLOTLY_CONFIG: dict[str, Any] = {"displayModeBar": False, "displaylogo": False, 
                                  "responsive": True}  # fmt: skip
 
 
+TABLE_LABEL = "Show the numbers as a table"
 TITLE_PX = 32  # what a one-line Plotly title adds to a figure's top margin (course/figures.py)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -54,6 +55,11 @@ def lift_title(fig: go.Figure) -> tuple[go.Figure, str]:
     return go.Figure(data=fig.data, layout=layout, _validate=False), text
 
 
+def table_key(chart_key: str) -> str:
+    """The widget key of a chart's "show the numbers" expander (open it by setting it True)."""
+    return f"{chart_key}__numbers"
+
+
 def show_chart(
     fig: go.Figure | dict,
     *,
@@ -63,7 +69,8 @@ def show_chart(
     **kwargs: Any,
 ) -> None:
     """Draw `fig` with its text alternative: `summary` (one line, shown under the chart and read
-    by screen readers) and, when given, `data` as a table behind a "Show the numbers" toggle.
+    by screen readers) and, when given, `data` as a table behind a "Show the numbers" expander,
+    built only once the learner opens it.
 
     `key` is the chart's widget key (tests find the figure by it); `kwargs` go to st.plotly_chart.
     """
@@ -77,7 +84,13 @@ def show_chart(
     st.plotly_chart(fig, key=key, config=config, **kwargs)
     st.caption(summary)
     if data is not None:
-        with st.expander("Show the numbers as a table"):
-            # A bare 0..n-1 index says nothing and gives the table an empty, unnamed header cell
-            # (axe: empty-table-header); a labelled index (experts, tokens) stays.
-            st.dataframe(data, hide_index=isinstance(data.index, pd.RangeIndex) and data.index.name is None)
+        # Built only when opened: a collapsed st.dataframe still mounts its grid in the browser,
+        # ~15 ms of main-thread time each, and most pages carry 6-15 of them (bench/RESULTS.md).
+        # Opening reruns the chart's fragment (or page) with the table in it.
+        table = st.expander(TABLE_LABEL, key=table_key(key), on_change="rerun")
+        if table.open:
+            with table:
+                # A bare 0..n-1 index says nothing and gives the table an empty, unnamed header
+                # cell (axe: empty-table-header); a labelled index (experts, tokens) stays.
+                bare_index = isinstance(data.index, pd.RangeIndex) and data.index.name is None
+                st.dataframe(data, hide_index=bare_index)
