@@ -20,7 +20,7 @@ import streamlit as st
 
 from lessons.course import sidebar as ui
 from lessons.course.glossary import glossary_with_headings
-from lessons.course.heap import freeze_startup_heap
+from lessons.course.heap import freeze_startup_heap_soon
 from lessons.course.quiz import QUIZ_ANCHOR, QuizResult, render_quiz
 from lessons.course.render import render_blocks
 from lessons.course.scroll import scroll_to_requested_section
@@ -195,7 +195,7 @@ def render_lesson(number: int) -> None:
     render_quiz(number, on_result, rerun_too=[ui.SIDEBAR])  # "k / 5 completed" counts it at once
     st.divider()
     _render_prev_next(number, learner)
-    freeze_startup_heap()  # after the first run: imports and models in place (see lessons/course/heap.py)
+    freeze_startup_heap_soon()  # after the first run: imports and models in place (lessons/course/heap.py)
 
 
 def _render_goals(number: int) -> None:

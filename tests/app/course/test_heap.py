@@ -31,3 +31,19 @@ def test_a_full_collection_skips_the_frozen_heap(monkeypatch: pytest.MonkeyPatch
         assert len(gc.get_objects()) > 2 * tracked_after
     finally:
         gc.freeze()
+
+
+def test_a_page_only_schedules_the_collection_in_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page run must not wait for the sweep (0.1-0.2 s held back "script finished")."""
+    import threading
+
+    monkeypatch.setattr(heap, "_frozen_at_modules", 0)
+    monkeypatch.setattr(heap, "_pending", None)
+    collected_in: list[str] = []
+    monkeypatch.setattr(heap.gc, "collect", lambda: collected_in.append(threading.current_thread().name) or 0)
+    assert heap.freeze_startup_heap_soon(delay_s=0.2)
+    assert not heap.freeze_startup_heap_soon(delay_s=0.2)  # one already scheduled
+    assert collected_in == []  # nothing swept on the caller's thread
+    heap._pending.join(timeout=10)
+    assert collected_in == ["moe-lab-heap-freeze"]
+    assert not heap.freeze_startup_heap_soon()  # frozen, nothing imported since
