@@ -21,6 +21,7 @@ import streamlit as st
 from lessons.course import sidebar as ui
 from lessons.course.glossary import glossary_with_headings
 from lessons.course.heap import freeze_startup_heap_soon
+from lessons.course.prefetch import prefetch_script
 from lessons.course.quiz import QUIZ_ANCHOR, QuizResult, render_quiz
 from lessons.course.render import render_blocks
 from lessons.course.scroll import scroll_to_requested_section
@@ -161,7 +162,9 @@ def setup_page(title: str) -> None:
     st.set_page_config(page_title=f"{title} · MoE Lab", page_icon="🎓",
                        layout="centered", initial_sidebar_state="auto")
     st.html(f"<style>{_LAZY_CSS}{_A11Y_CSS}</style>")
-    st.html(_A11Y_JS, unsafe_allow_javascript=True)  # our own constant script, no learner text
+    # Our own constant scripts, no learner text: accessibility marks, and the lessons' browser code
+    # loaded while the learner reads (lessons/course/prefetch.py).
+    st.html(_A11Y_JS + prefetch_script(), unsafe_allow_javascript=True)
     if os.environ.get("MOE_LAB_WARM_UP", "1") != "0":  # the test suite's AppTests turn it off
         warm_up_in_background()  # once per process: every lesson's default view, in the background
 
