@@ -50,7 +50,8 @@ PAGE_CLOCK = """
   const app = () => document.querySelector('[data-testid="stApp"]');
   new MutationObserver(() => {
     if (app() && app().dataset.testScriptState === "notRunning") window.__moeClock.idleAt = performance.now();
-  }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
+  }).observe(document, {subtree: true, attributes: true,  // the init script runs before any element
+                        attributeFilter: ["data-test-script-state"]});
 }
 """
 QUIET_MS = 1000  # the page counts as drawn once its main thread has had no long task for this long

@@ -4,10 +4,12 @@ A lesson's first view used to pay for importing torch and Plotly, loading the la
 routing its first passage (seconds on 2 cores). Streamlit has no start-up hook, so the first page
 run of the process (home or any lesson) starts one daemon thread that does that work through the
 same `st.cache_resource` / `st.cache_data` functions the lessons call; whatever finishes before a
-learner opens a lesson is then served from the cache. A lesson package may define `warm()` for the
-heavy work of its default view (Lesson 5's training runs and its 4-process job took 4.9 s of a cold
-visit); they run in lesson order, after the shared models. Failures are logged, never shown: the
-lesson that needs the thing will report it in its own words.
+learner opens a lesson is then served from the cache. It starts START_DELAY_S after that run
+began, once the page is drawn: run alongside, it took CPU from the page and the browser (home
+page 1.63-1.86 s without it, 2.05-2.17 s with it, bench/RESULTS.md). A lesson package may define
+`warm()` for the heavy work of its default view (Lesson 5's training runs and its 4-process job
+took 4.9 s of a cold visit); they run in lesson order, after the shared models. Failures are
+logged, never shown: the lesson that needs the thing will report it in its own words.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from lessons.course.heap import freeze_startup_heap
 
 _log = logging.getLogger(__name__)
 _started = threading.Event()
+START_DELAY_S = 2.0  # let the first page draw: a warm-up racing it made the home page 0.3 s slower
 LESSON_MODULES = ("lesson1_what_is_moe", "lesson2_router", "lesson3_experts", "lesson4_balancing",
                   "lesson5_scale")  # fmt: skip
 
@@ -29,7 +32,9 @@ def warm_up_in_background() -> None:
     if _started.is_set():
         return
     _started.set()
-    threading.Thread(target=_warm, name="moe-lab-warm-up", daemon=True).start()
+    timer = threading.Timer(START_DELAY_S, _warm)
+    timer.name, timer.daemon = "moe-lab-warm-up", True
+    timer.start()
 
 
 def _warm() -> None:

@@ -17,18 +17,29 @@ def test_warm_up_loads_the_lessons_and_logs_no_failure(caplog: pytest.LogCapture
     assert all(f"lessons.{name}" in sys.modules for name in warm_up.LESSON_MODULES)
 
 
-def test_warm_up_starts_one_thread_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warm_up_starts_one_delayed_thread_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     started = []
     monkeypatch.setattr(warm_up, "_started", type(warm_up._started)())
-    monkeypatch.setattr(warm_up.threading, "Thread", lambda **kw: started.append(kw) or _NoThread())
+
+    def timer(delay: float, fn) -> _NoThread:
+        started.append(_NoThread(delay, fn))
+        return started[-1]
+
+    monkeypatch.setattr(warm_up.threading, "Timer", timer)
     for _ in range(3):
         warm_up.warm_up_in_background()
-    assert len(started) == 1 and started[0]["daemon"] is True
+    assert len(started) == 1
+    made = started[0]
+    assert made.fn is warm_up._warm and made.daemon is True and made.began
+    assert made.delay == warm_up.START_DELAY_S > 0  # the first page draws before the warm-up competes
 
 
 class _NoThread:
+    def __init__(self, delay: float, fn) -> None:
+        self.delay, self.fn, self.daemon, self.began = delay, fn, False, False
+
     def start(self) -> None:
-        pass
+        self.began = True
 
 
 def test_a_failing_lesson_warm_is_logged_and_the_next_lesson_still_warms(
