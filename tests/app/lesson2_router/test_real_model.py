@@ -128,3 +128,35 @@ def test_temperature_and_noise_reroute_the_model_and_report_the_loss(lesson2: Ap
     assert noisy > trained  # the model was trained without noise
     assert lesson2.query_params["router_lm_noise"] == "2.0"
     assert "σ = 2" in next(m.value for m in lesson2.markdown if "bits per token" in m.value)
+
+
+def test_each_token_is_drawn_in_its_experts_colour() -> None:
+    """The passage styles tokens by class (one rule per expert), so check the rule each token gets."""
+    import re
+    from html.parser import HTMLParser
+
+    import numpy as np
+
+    from lessons.course.lm_view import EXPERT_TINTS, RoutedText, passage_html
+
+    top1 = np.array([[0, 7, 3], [5, 5, 1]])
+    body = passage_html(RoutedText(["def", " f", "<b>"], top1, [], None))
+    rules = dict(re.findall(r"\.(moe-lm-e\d)\{background:(#[0-9A-F]{6})\}", body))
+
+    class Tokens(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[str, str, str | None]] = []  # (title, colour, inline style)
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            a = dict(attrs)
+            if tag == "span" and "moe-lm-tok" in (a.get("class") or ""):
+                expert_class = next(c for c in a["class"].split() if re.fullmatch(r"moe-lm-e\d", c))
+                self.seen.append((a["title"], rules[expert_class], a.get("style")))
+
+    parser = Tokens()
+    parser.feed(body)
+    want = [(f"layer {layer + 1}: expert {e}", EXPERT_TINTS[e], None)
+            for layer in range(2) for e in top1[layer]]  # fmt: skip
+    assert parser.seen == want
+    assert "&lt;b&gt;" in body and "<b>" not in body.replace("<b>Layer", "")
