@@ -10,6 +10,7 @@ importing each other.
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 
 import numpy as np
 import streamlit as st
@@ -70,7 +71,20 @@ def live_batch() -> tuple[list[str], torch.Tensor, list[str]]:
 
 
 def batch_for(tokens: int, top_k: int, pair: int = 0) -> tuple[list[str], torch.Tensor, list[str]]:
-    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for T tokens routed top-k."""
+    """Tokens [T] (as shown), topk_ids [T, K] and a label per slot, for T tokens routed top-k.
+
+    Fresh lists and tensor per call (cheap copies of a cached result): a panel may change them."""
+    words, ids, labels = _routed_batch(tokens, top_k, pair)
+    return list(words), ids.clone(), list(labels)
+
+
+RoutedBatch = tuple[tuple[str, ...], torch.Tensor, tuple[str, ...]]
+
+
+# A change of T or k reruns six panels, and each asked for the same batch: 7 routings per move,
+# 5.5 ms of the 71 ms median (bench_app, real server). The inputs are three small integers.
+@lru_cache(maxsize=64)
+def _routed_batch(tokens: int, top_k: int, pair: int) -> RoutedBatch:
     (code, code_logits), (prose, prose_logits) = example_batch(pair)
     half = tokens // 2
     words = [shown_token(t) for t in code[:half] + prose[: tokens - half]]
@@ -78,7 +92,7 @@ def batch_for(tokens: int, top_k: int, pair: int = 0) -> tuple[list[str], torch.
     ids = softmax_topk(torch.from_numpy(logits), top_k).topk_ids
     labels = [f"token {s // top_k} “{html.escape(words[s // top_k])}”, choice {s % top_k + 1}"
               for s in range(tokens * top_k)]  # fmt: skip
-    return words, ids, labels
+    return tuple(words), ids, tuple(labels)
 
 
 def live_dispatch() -> tuple[Dispatch, torch.Tensor, list[str]]:
