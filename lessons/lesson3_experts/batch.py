@@ -24,6 +24,8 @@ from moe_core.router import softmax_topk
 DISPATCH, BLOCKS, TILES, CAPACITY = "experts_dispatch", "experts_blocks", "experts_tiles", "experts_capacity"
 HERO, KERNEL = "experts_hero", "experts_kernel"
 BATCH_PANELS = [HERO, DISPATCH, BLOCKS, TILES, CAPACITY, KERNEL]  # everything drawn from the live batch
+# The expander around the kernel's deep dive (its widget key). Closed, the KERNEL panel is not built.
+KERNEL_DIVE = "experts_dive_reading_kernel"
 
 
 def notices(*keys: str) -> None:
@@ -31,7 +33,10 @@ def notices(*keys: str) -> None:
 
 
 def changed(key: str, panels: list[str]) -> None:
-    forget_notice_and_rerun("experts_notices", key, panels)
+    """Widget callback: rerun `panels`, leaving out KERNEL while its deep dive is closed (a closed
+    dive's panel is not on the page, and Streamlit refuses to rerun a fragment it has not drawn)."""
+    drawn = [p for p in panels if p != KERNEL or st.session_state.get(KERNEL_DIVE)]
+    forget_notice_and_rerun("experts_notices", key, drawn)
 
 
 LAYER = 0  # the first MoE layer: its router logits depend on the text alone, not on earlier routing

@@ -25,7 +25,7 @@ def test_bench_app_prints_a_row_for_router_k(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "MOE_LAB_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
     done = subprocess.run([sys.executable, str(REPO / "bench" / "bench_app.py"), "--repeats", "1",
-                           "--only", "router_k", "--json", str(out)],
+                           "--only", "router_k", "--json", str(out), "--settle", "0"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("2 ") and "router_k" in line]

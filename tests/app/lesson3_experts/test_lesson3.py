@@ -16,6 +16,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from lessons.course.text import LESSONS
+from lessons.lesson3_experts.batch import KERNEL_DIVE
 from lessons.lesson3_experts.bench import FFN, HIDDEN, on_gpu, stored_results
 from moe_core.lm import SHIPPED, MoELM, load_tokenizer
 from moe_core.router import softmax_topk
@@ -64,17 +65,31 @@ def lock_in(at: AppTest, key: str, option: str) -> AppTest:
     return at.button(key=f"FormSubmitter:predict_3_{key}-Lock in my prediction").click().run()
 
 
+def open_deep_dive(at: AppTest) -> AppTest:
+    """What a click on the collapsed "Optional deep dive" sends: its expander's key, True."""
+    at.session_state[KERNEL_DIVE] = True
+    return at.run()
+
+
 def test_all_panels_render_with_the_kernel_source_as_an_optional_deep_dive(lesson3: AppTest) -> None:
     for key in ("experts_hero_chart", "experts_dispatch_chart", "experts_blocks_chart", "experts_tiles_chart",
-                "experts_gemm_chart", "experts_capacity_chart", "experts_kernel_chart"):
+                "experts_gemm_chart", "experts_capacity_chart"):
         figure(lesson3, key)
     dive = next(e for e in lesson3.expander if e.label.startswith("Optional deep dive"))
-    assert not dive.proto.expanded  # collapsed until the learner opens it
+    assert not dive.proto.expanded  # collapsed until the learner opens it...
+    drawn = [c.proto.id.rsplit("-", 1)[-1] for c in lesson3.get("plotly_chart")]
+    assert not dive.code and "experts_kernel_chart" not in drawn  # ...and built only then
+    lesson3.slider(key="experts_tokens").set_value(24).run()  # a batch change with the dive closed
+    assert not lesson3.exception
+    open_deep_dive(lesson3)
+    assert not lesson3.exception
+    figure(lesson3, "experts_kernel_chart")
+    dive = next(e for e in lesson3.expander if e.label.startswith("Optional deep dive"))
     code = "\n".join(c.value for c in dive.code)
     assert "def grouped_gemm_kernel(" in code
     assert "expert = tl.load(block_expert_ids_ptr + pid_m)" in code
     assert "Reading the Triton kernel" in "\n".join(m.value for m in dive.markdown)  # its section text too
-    assert lesson3.query_params["experts_tokens"] == "16"
+    assert lesson3.query_params["experts_tokens"] == "24"
     assert "Press the button" in texts(lesson3)
 
 
@@ -191,6 +206,7 @@ def test_capacity_factor_drops_the_overflow_of_busy_experts(lesson3: AppTest) ->
 
 def test_tile_slider_follows_one_m_block_through_the_lookup(lesson3: AppTest) -> None:
     blocks = padded_blocks(batch_ids(16, 2), 16)
+    open_deep_dive(lesson3)
     lesson3.slider(key="experts_tile").set_value(3).run()
     bars = figure(lesson3, "experts_kernel_chart")["data"][0]
     assert bars["marker"]["line"]["width"] == [3 if m == 3 else 0 for m in range(len(blocks))]
