@@ -15,6 +15,10 @@ server and appends one JSON line per script run to the file named by `MOE_LAB_RU
 Nothing in the app knows about it: it wraps two Streamlit methods in this process only.
 
     MOE_LAB_RUN_LOG=/tmp/runs.jsonl python bench/server_runs.py run app.py --server.port 8600
+
+With `MOE_LAB_PROFILE=/tmp/runs.prof` as well, every fragment rerun (not whole-page runs) is also
+run under cProfile and the summed stats are rewritten to that file after each one
+(`python -m pstats /tmp/runs.prof`): where a widget's rerun spends its time.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from pathlib import Path
 
 
-def install(log_path: Path) -> None:
+def install(log_path: Path, profile_path: Path | None = None) -> None:
     """Wrap AppSession.handle_backmsg (stamp rerun requests) and ScriptRunner._run_script (log runs)."""
     from streamlit.runtime.app_session import AppSession
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
@@ -41,10 +45,30 @@ def install(log_path: Path) -> None:
             last_request[self.id] = time.monotonic()
         handle_backmsg(self, msg)
 
+    profile_stats: list = []  # one pstats.Stats, summed over the profiled runs
+
+    def profiled(self, rerun_data) -> None:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(run_script, self, rerun_data)
+        finally:
+            with lock:
+                if profile_stats:
+                    profile_stats[0].add(profiler)
+                else:
+                    profile_stats.append(pstats.Stats(profiler))
+                profile_stats[0].dump_stats(profile_path)
+
     def timed_run(self, rerun_data) -> None:
         received, started = last_request.pop(self._session_id, None), time.monotonic()
         try:
-            run_script(self, rerun_data)
+            if profile_path is not None and rerun_data.fragment_id_queue:
+                profiled(self, rerun_data)
+            else:
+                run_script(self, rerun_data)
         finally:
             line = {"received": started if received is None else received, "started": started,
                     "ended": time.monotonic(), "fragments": list(rerun_data.fragment_id_queue or []),
@@ -65,7 +89,8 @@ def read_runs(log_path: Path, since: int = 0) -> list[dict]:
 
 
 def main() -> None:
-    install(Path(os.environ["MOE_LAB_RUN_LOG"]))
+    profile = os.environ.get("MOE_LAB_PROFILE")
+    install(Path(os.environ["MOE_LAB_RUN_LOG"]), Path(profile) if profile else None)
     from streamlit.web import cli
 
     sys.argv = ["streamlit", *sys.argv[1:]]

@@ -14,6 +14,7 @@ wraps a title, so on a phone (390 px) long ones ran past the chart's edge and we
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -34,25 +35,43 @@ TITLE_PX = 32  # what a one-line Plotly title adds to a figure's top margin (cou
 _TAG = re.compile(r"<[^>]+>")
 
 
-def lift_title(fig: go.Figure) -> tuple[go.Figure, str]:
-    """`fig` without its Plotly title (top margin given back), and the title as plain text.
+def lift_title(fig: go.Figure) -> tuple[dict, str]:
+    """`fig` as the JSON-ready dict Plotly would send, without its title (top margin given back),
+    and the title as plain text. `<br>` in a title becomes a space.
 
-    A new figure around the same traces: the lessons cache figures and share them between learners,
-    so `fig` itself is never changed. `<br>` in a title becomes a space.
+    NOTE: read from the figure's own property dicts (`_data`, `_layout`: plotly's storage since 4.0)
+    and copied one level deep where changed, not through `fig.to_dict()`: its deep copy, a second
+    `go.Figure` to drop the title and Streamlit's re-validation cost ~1.5 ms per chart, and Lesson 3's
+    T slider redraws six charts per move (bench/RESULTS.md). The lessons cache figures and share them
+    between learners, so neither `fig` nor anything inside it is changed here.
     """
-    title = fig.layout.title.text if fig.layout.title else None
-    if not title:
-        return fig, ""
-    layout = fig.layout.to_plotly_json()
-    layout.pop("title", None)
+    layout = dict(fig._layout)
+    spec = {"data": list(fig._data), "layout": layout}
+    title = layout.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    if not text:
+        return spec, ""
+    del layout["title"]
     margin = dict(layout.get("margin") or {})
     top = int(margin.get("t", TITLE_PX + 16)) - TITLE_PX
-    # Only each trace's type and showlegend decide the legend (no copy of the traces' data).
-    if legend_side([{"type": tr.type, "showlegend": tr.showlegend} for tr in fig.data], layout) == "above":
+    if legend_side(spec["data"], layout) == "above":
         top = max(top, LEGEND_ROW_PX + 6)
     layout["margin"] = {**margin, "t": max(top, 16)}
-    text = " ".join(_TAG.sub(" ", title.replace("<br>", " ")).split())
-    return go.Figure(data=fig.data, layout=layout, _validate=False), text
+    return spec, " ".join(_TAG.sub(" ", str(text).replace("<br>", " ")).split())
+
+
+class _JsonReady(go.Figure):
+    """A figure already reduced to its JSON-ready dict: `st.plotly_chart` takes it as a Figure
+    (asking only for `to_dict()`), where a plain dict would be rebuilt and re-validated.
+
+    NOTE: deliberately skips `go.Figure.__init__`; nothing but `to_dict` is ever called on it.
+    """
+
+    def __init__(self, spec: dict) -> None:  # no super().__init__: that is the point
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
 
 
 def table_key(chart_key: str) -> str:
@@ -65,12 +84,13 @@ def show_chart(
     *,
     key: str,
     summary: str,
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     **kwargs: Any,
 ) -> None:
     """Draw `fig` with its text alternative: `summary` (one line, shown under the chart and read
     by screen readers) and, when given, `data` as a table behind a "Show the numbers" expander,
-    built only once the learner opens it.
+    built only once the learner opens it (pass a function that makes the DataFrame, and it is not
+    even made until then).
 
     `key` is the chart's widget key (tests find the figure by it); `kwargs` go to st.plotly_chart.
     """
@@ -78,9 +98,10 @@ def show_chart(
         raise ValueError(f"chart {key!r} needs a one-line text summary of what it shows")
     config = {**PLOTLY_CONFIG, **kwargs.pop("config", {})}
     if isinstance(fig, go.Figure):
-        fig, title = lift_title(fig)
+        spec, title = lift_title(fig)
         if title:
             st.markdown(f"**{md_escape(title)}**")
+        fig = _JsonReady(spec)
     st.plotly_chart(fig, key=key, config=config, **kwargs)
     st.caption(summary)
     if data is not None:
@@ -92,5 +113,7 @@ def show_chart(
             with table:
                 # A bare 0..n-1 index says nothing and gives the table an empty, unnamed header
                 # cell (axe: empty-table-header); a labelled index (experts, tokens) stays.
+                if callable(data):
+                    data = data()
                 bare_index = isinstance(data.index, pd.RangeIndex) and data.index.name is None
                 st.dataframe(data, hide_index=bare_index)

@@ -94,6 +94,9 @@ def warm() -> None:
 def render_hero() -> None:
     """The live model first (above the goals): the whole dispatch of the live batch, one slider."""
     _init_state()
+    intro = read_text(lesson_dir(3) / "hero.md")
+    if intro:
+        st.markdown(intro)
     hero_panel()
 
 
@@ -136,11 +139,14 @@ def _init_state() -> None:
 # --- panels ------------------------------------------------------------------------------------
 
 
+# Each panel's fragment holds only what its widgets change: a move of T reruns five of them, and every
+# element a rerun sends costs the server ~0.5 ms (building it, and handing the message to the event
+# loop thread, which holds the GIL meanwhile; py-spy). The bordered box, the prediction and the
+# fixed captions are drawn by the page around the fragment.
+
+
 @st.fragment(key=HERO)
 def hero_panel() -> None:
-    intro = read_text(lesson_dir(3) / "hero.md")
-    if intro:
-        st.markdown(intro)
     pairs = batch_pairs()
     last = max(len(pairs) - 1, 0)  # the URL may name a pair this copy does not ship
     st.session_state["experts_batch"] = min(int(st.session_state.get("experts_batch", 0)), last)
@@ -164,113 +170,130 @@ def hero_panel() -> None:
               experts_batch=st.session_state["experts_batch"])
 
 
-@st.fragment(key=DISPATCH)
 def dispatch_panel() -> None:
     with st.container(border=True):
-        st.slider("experts per token k", 1, 4, key="experts_k", on_change=changed,
-                  args=("experts_k", BATCH_PANELS))  # fmt: skip
-        notices("experts_k")
-        words, ids, labels = live_batch()
-        num_experts = batch_num_experts()
-        sorted_slots, counts = sort_by_expert(ids, num_experts)
-        fig = charts.dispatch_tracks(
-            ids.flatten().tolist(),
-            sorted_slots.tolist(),
-            labels,
-            num_experts,
-            title=f"{ids.numel()} slots of {len(words)} tokens, by expert",
-        )
-        n_e = counts.tolist()
-        busiest = max(range(num_experts), key=n_e.__getitem__)
-        summary = (f"Expert segments after the sort: {', '.join(f'E{e} {c}' for e, c in enumerate(n_e))}; "
-                   f"E{busiest} is the busiest, {plural(n_e.count(0), 'expert')} empty.")  # fmt: skip
-        show_chart(fig, key="experts_dispatch_chart", summary=summary)
-        offsets = np.concatenate([[0], np.cumsum(counts.numpy())])
-        table = pd.DataFrame({"slots n_e": [str(c) for c in n_e],
-                              "offset o_e": [str(o) for o in offsets[:-1]],
-                              "rows": [f"{a}–{b - 1}" if b > a else "(empty)"
-                                       for a, b in itertools.pairwise(offsets)]},
-                             index=[f"E{e}" for e in range(num_experts)])  # fmt: skip
-        st.dataframe(table.T)
+        _dispatch_live()
         st.caption("After one sort, every expert's rows are contiguous.")
-        write_url(experts_k=st.session_state["experts_k"])
 
 
-@st.fragment(key=BLOCKS)
+@st.fragment(key=DISPATCH)
+def _dispatch_live() -> None:
+    st.slider("experts per token k", 1, 4, key="experts_k", on_change=changed,
+              args=("experts_k", BATCH_PANELS))  # fmt: skip
+    notices("experts_k")
+    words, ids, labels = live_batch()
+    num_experts = batch_num_experts()
+    sorted_slots, counts = sort_by_expert(ids, num_experts)
+    fig = charts.dispatch_tracks(
+        ids.flatten().tolist(),
+        sorted_slots.tolist(),
+        labels,
+        num_experts,
+        title=f"{ids.numel()} slots of {len(words)} tokens, by expert",
+    )
+    n_e = counts.tolist()
+    busiest = max(range(num_experts), key=n_e.__getitem__)
+    summary = (f"Expert segments after the sort: {', '.join(f'E{e} {c}' for e, c in enumerate(n_e))}; "
+               f"E{busiest} is the busiest, {plural(n_e.count(0), 'expert')} empty.")  # fmt: skip
+    offsets = np.concatenate([[0], np.cumsum(counts.numpy())]).tolist()
+
+    def table() -> pd.DataFrame:
+        return pd.DataFrame({"slots n_e": n_e, "offset o_e": offsets[:-1],
+                             "rows": [f"{a}–{b - 1}" if b > a else "(empty)"
+                                      for a, b in itertools.pairwise(offsets)]},
+                            index=pd.Index([f"E{e}" for e in range(num_experts)], name="expert"))  # fmt: skip
+
+    show_chart(fig, key="experts_dispatch_chart", summary=summary, data=table)
+    # The counts and offsets in the notation of the section's worked example (one line that wraps on a
+    # phone, where a table of E columns would scroll); the full table is behind the chart's expander.
+    st.markdown(f"Counts $n = ({', '.join(map(str, n_e))})$, offsets "
+                f"$o = ({', '.join(map(str, offsets))})$: expert $e$ owns rows $o_e$ to $o_{{e+1}} - 1$.")
+    write_url(experts_k=st.session_state["experts_k"])
+
+
 def blocks_panel() -> None:
     with st.container(border=True):
         _predict("padding_block")
-        block = st.select_slider(
-            "block size BLOCK_M (rows per M-block)",
-            BLOCK_SIZES,
-            key="experts_block",
-            on_change=changed,
-            args=("experts_block", [HERO, BLOCKS, TILES, KERNEL]),
-        )
-        notices("experts_block")
-        d, ids, labels = live_dispatch()
-        n, n_pad = d.num_slots, d.num_padded_rows
-        title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows"
-        fig = charts.block_grid(
-            d.sorted_slot_ids.tolist(),
-            d.block_expert_ids.tolist(),
-            block,
-            n,
-            labels,
-            batch_num_experts(),
-            title=title,
-        )
-        summary = (f"{d.block_expert_ids.numel()} M-blocks of {block} rows hold {n} real rows and "
-                   f"{n_pad - n} padding rows ({(n_pad - n) / max(n_pad, 1):.0%} of {n_pad}).")  # fmt: skip
-        show_chart(fig, key="experts_blocks_chart", summary=summary)
-        c = st.columns(2)
-        c[0].metric("slots N", n)
-        c[0].metric("padding", f"{(n_pad - n) / max(n_pad, 1):.0%}")
-        c[1].metric("padded rows", n_pad)
-        c[1].metric("bound N + E(B−1)", n + batch_num_experts() * (block - 1))
-        if block < 16:
-            st.caption(
-                "Triton's `tl.dot` needs tiles of at least 16 rows, so the kernel itself uses "
-                "BLOCK_M ≥ 16; smaller blocks are drawn only to show padding at a small scale."
-            )
+        _blocks_live()
         st.caption("Padding costs the most when segments are short.")
-        if block == 64:  # the prediction's experiment: 16 -> 64
-            counts = torch.bincount(ids.flatten(), minlength=batch_num_experts()).tolist()
-            live = (f"On this batch: {pr.padded_rows(counts, 16) - n} padding rows at B = 16, "
-                    f"{pr.padded_rows(counts, 64) - n} at B = 64.")  # fmt: skip
-            _reveal("padding_block", pr.padding_outcome(counts), live)
-        write_url(experts_block=block)
+
+
+@st.fragment(key=BLOCKS)
+def _blocks_live() -> None:
+    block = st.select_slider(
+        "block size BLOCK_M (rows per M-block)",
+        BLOCK_SIZES,
+        key="experts_block",
+        on_change=changed,
+        args=("experts_block", [HERO, BLOCKS, TILES, KERNEL]),
+    )
+    notices("experts_block")
+    d, ids, labels = live_dispatch()
+    n, n_pad = d.num_slots, d.num_padded_rows
+    title = f"{d.block_expert_ids.numel()} M-blocks of {block} rows"
+    fig = charts.block_grid(
+        d.sorted_slot_ids.tolist(),
+        d.block_expert_ids.tolist(),
+        block,
+        n,
+        labels,
+        batch_num_experts(),
+        title=title,
+    )
+    summary = (f"{d.block_expert_ids.numel()} M-blocks of {block} rows hold {n} real rows and "
+               f"{n_pad - n} padding rows ({(n_pad - n) / max(n_pad, 1):.0%} of {n_pad}).")  # fmt: skip
+    show_chart(fig, key="experts_blocks_chart", summary=summary)
+    c = st.columns(2)
+    c[0].metric("slots N", n)
+    c[0].metric("padding", f"{(n_pad - n) / max(n_pad, 1):.0%}")
+    c[1].metric("padded rows", n_pad)
+    c[1].metric("bound N + E(B−1)", n + batch_num_experts() * (block - 1))
+    if block < 16:
+        st.caption(
+            "Triton's `tl.dot` needs tiles of at least 16 rows, so the kernel itself uses "
+            "BLOCK_M ≥ 16; smaller blocks are drawn only to show padding at a small scale."
+        )
+    if block == 64:  # the prediction's experiment: 16 -> 64
+        counts = torch.bincount(ids.flatten(), minlength=batch_num_experts()).tolist()
+        live = (f"On this batch: {pr.padded_rows(counts, 16) - n} padding rows at B = 16, "
+                f"{pr.padded_rows(counts, 64) - n} at B = 64.")  # fmt: skip
+        _reveal("padding_block", pr.padding_outcome(counts), live)
+    write_url(experts_block=block)
+
+
+def tiles_panel() -> None:
+    with st.container(border=True):
+        _tiles_live()
+        st.caption("One launch covers every expert; each tile needs only its block's expert id.")
 
 
 @st.fragment(key=TILES)
-def tiles_panel() -> None:
-    with st.container(border=True):
-        c1, c2 = st.columns(2)
-        width = c1.select_slider("output columns of the GEMM (expert width F)", WIDTHS, key="experts_width",
-                                 help="The demo's experts have F = 32; wider experts need more N-blocks.",
-                                 on_change=changed, args=("experts_width", [TILES]))  # fmt: skip
-        block_n = c2.select_slider("BLOCK_N (columns per tile)", BLOCK_NS, key="experts_block_n",
-                                   on_change=changed, args=("experts_block_n", [TILES]))  # fmt: skip
-        notices("experts_width", "experts_block_n")
-        d, _, _ = live_dispatch()
-        num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
-        valid = valid_rows(d).tolist()
-        title = "Launch grid: one program per tile"
-        fig = charts.launch_grid(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, GROUP_M,
-                                 batch_num_experts(), title=title)  # fmt: skip
-        busy = int((d.tokens_per_expert > 0).sum())
-        programs = num_m * num_n
-        show_chart(fig, key="experts_tiles_chart",
-                   summary=f"{programs} programs in one launch: {num_m} M-blocks × {num_n} N-blocks, "
-                           f"each tile coloured by the one expert its M-block reads ({busy} experts have "
-                           "rows).")  # fmt: skip
-        st.markdown(f"**One launch of {programs} programs** ({num_m} M-blocks × {num_n} "
-                    f"N-blocks, grouped {GROUP_M} M-blocks at a time). A per-expert loop would instead "
-                    f"launch separate matrix multiplies for each of the {busy} experts that have tokens, "
-                    "and wait for each expert's row count first.")  # fmt: skip
-        _gemm_diagram(d, valid, width, block_n)
-        st.caption("One launch covers every expert; each tile needs only its block's expert id.")
-        write_url(experts_width=width, experts_block_n=block_n)
+def _tiles_live() -> None:
+    c1, c2 = st.columns(2)
+    width = c1.select_slider("output columns of the GEMM (expert width F)", WIDTHS, key="experts_width",
+                             help="The demo's experts have F = 32; wider experts need more N-blocks.",
+                             on_change=changed, args=("experts_width", [TILES]))  # fmt: skip
+    block_n = c2.select_slider("BLOCK_N (columns per tile)", BLOCK_NS, key="experts_block_n",
+                               on_change=changed, args=("experts_block_n", [TILES]))  # fmt: skip
+    notices("experts_width", "experts_block_n")
+    d, _, _ = live_dispatch()
+    num_m, num_n = d.block_expert_ids.numel(), -(-width // block_n)
+    valid = valid_rows(d).tolist()
+    title = "Launch grid: one program per tile"
+    fig = charts.launch_grid(d.block_expert_ids.tolist(), valid, d.block_size, width, block_n, GROUP_M,
+                             batch_num_experts(), title=title)  # fmt: skip
+    busy = int((d.tokens_per_expert > 0).sum())
+    programs = num_m * num_n
+    show_chart(fig, key="experts_tiles_chart",
+               summary=f"{programs} programs in one launch: {num_m} M-blocks × {num_n} N-blocks, "
+                       f"each tile coloured by the one expert its M-block reads ({busy} experts have "
+                       "rows).")  # fmt: skip
+    st.markdown(f"**One launch of {programs} programs** ({num_m} M-blocks × {num_n} "
+                f"N-blocks, grouped {GROUP_M} M-blocks at a time). A per-expert loop would instead "
+                f"launch separate matrix multiplies for each of the {busy} experts that have tokens, "
+                "and wait for each expert's row count first.")  # fmt: skip
+    _gemm_diagram(d, valid, width, block_n)
+    write_url(experts_width=width, experts_block_n=block_n)
 
 
 def _gemm_diagram(d: Dispatch, valid: list[int], width: int, block_n: int) -> None:
@@ -299,47 +322,55 @@ def _gemm_diagram(d: Dispatch, valid: list[int], width: int, block_n: int) -> No
     write_url(experts_program=pid)
 
 
-@st.fragment(key=CAPACITY)
 def capacity_panel() -> None:
     with st.container(border=True):
         _predict("capacity_drop")
-        cf = st.slider("capacity factor CF", 0.25, 3.0, step=0.05, key="experts_capacity",
-                       on_change=changed, args=("experts_capacity", [CAPACITY]))  # fmt: skip
-        notices("experts_capacity")
-        words, ids, _ = live_batch()
-        num_experts = batch_num_experts()
-        cap = apply_capacity(ids, num_experts, cf)
-        routed = torch.bincount(ids.flatten(), minlength=num_experts)
-        kept = torch.bincount(ids[cap.keep], minlength=num_experts)
-        fig = charts.capacity_bars(routed.tolist(), kept.tolist(), cap.capacity,
-                                   title=f"C = ⌈{cf:g} · {len(words)} · {ids.shape[1]} / "
-                                         f"{num_experts}⌉ = {cap.capacity} slots per expert")  # fmt: skip
-        over = [f"E{e} ({int(r - k)})" for e, (r, k) in enumerate(zip(routed, kept, strict=True)) if r > k]
-        summary = (f"Capacity C = {cap.capacity} slots per expert: {cap.num_dropped} of {ids.numel()} slots "
-                   f"dropped" + (f", from {', '.join(over)}." if over else "."))  # fmt: skip
-        data = pd.DataFrame({"routed": routed.tolist(), "kept": kept.tolist()},
-                            index=[f"E{e}" for e in range(num_experts)])  # fmt: skip
-        data["dropped"] = data["routed"] - data["kept"]
-        show_chart(fig, key="experts_capacity_chart", summary=summary, data=data)
-        c = st.columns(3)
-        c[0].metric("dropped slots", f"{cap.num_dropped} of {ids.numel()}")
-        c[1].metric("drop rate", f"{cap.drop_rate:.1%}")
-        c[2].metric(
-            "buffer rows E·C",
-            num_experts * cap.capacity,
-            help="Rows the fixed buffers hold; those not filled by kept slots are padding.",
-        )
-        dropped = torch.nonzero(~cap.keep)
-        if dropped.numel():
-            rows = [{"token": int(t), "word": words[t], "choice": int(j) + 1, "expert": f"E{int(ids[t, j])}"}
-                    for t, j in dropped.tolist()]  # fmt: skip
-            st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(36 * len(rows) + 38, 250))
+        _capacity_live()
         st.caption("Drops appear first on the busiest experts, and a larger CF buys fewer drops with more "
                    "padding.")  # fmt: skip
-        if cf <= 1.0 + 1e-9:  # the prediction's experiment: CF lowered from 2.0 to 1.0
-            _reveal("capacity_drop", pr.capacity_outcome(routed.tolist(), len(words), ids.shape[1]),
-                    _first_drop_text(routed.tolist(), len(words), ids.shape[1]))  # fmt: skip
-        write_url(experts_capacity=round(cf, 2))
+
+
+@st.fragment(key=CAPACITY)
+def _capacity_live() -> None:
+    cf = st.slider("capacity factor CF", 0.25, 3.0, step=0.05, key="experts_capacity",
+                   on_change=changed, args=("experts_capacity", [CAPACITY]))  # fmt: skip
+    notices("experts_capacity")
+    words, ids, _ = live_batch()
+    num_experts = batch_num_experts()
+    cap = apply_capacity(ids, num_experts, cf)
+    routed = torch.bincount(ids.flatten(), minlength=num_experts)
+    kept = torch.bincount(ids[cap.keep], minlength=num_experts)
+    fig = charts.capacity_bars(routed.tolist(), kept.tolist(), cap.capacity,
+                               title=f"C = ⌈{cf:g} · {len(words)} · {ids.shape[1]} / "
+                                     f"{num_experts}⌉ = {cap.capacity} slots per expert")  # fmt: skip
+    routed_e, kept_e = routed.tolist(), kept.tolist()
+    dropped_e = [r - k for r, k in zip(routed_e, kept_e, strict=True)]
+    over = [f"E{e} ({d})" for e, d in enumerate(dropped_e) if d > 0]
+    summary = (f"Capacity C = {cap.capacity} slots per expert: {cap.num_dropped} of {ids.numel()} slots "
+               f"dropped" + (f", from {', '.join(over)}." if over else "."))  # fmt: skip
+
+    def data() -> pd.DataFrame:
+        return pd.DataFrame({"routed": routed_e, "kept": kept_e, "dropped": dropped_e},
+                            index=pd.Index([f"E{e}" for e in range(num_experts)], name="expert"))  # fmt: skip
+
+    show_chart(fig, key="experts_capacity_chart", summary=summary, data=data)
+    c = st.columns(3)
+    c[0].metric("dropped slots", f"{cap.num_dropped} of {ids.numel()}")
+    c[1].metric("drop rate", f"{cap.drop_rate:.1%}")
+    c[2].metric(
+        "buffer rows E·C",
+        num_experts * cap.capacity,
+        help="Rows the fixed buffers hold; those not filled by kept slots are padding.",
+    )
+    dropped = torch.nonzero(~cap.keep)
+    if dropped.numel():
+        rows = [{"token": int(t), "word": words[t], "choice": int(j) + 1, "expert": f"E{int(ids[t, j])}"}
+                for t, j in dropped.tolist()]  # fmt: skip
+        st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(36 * len(rows) + 38, 250))
+    if cf <= 1.0 + 1e-9:  # the prediction's experiment: CF lowered from 2.0 to 1.0
+        _reveal("capacity_drop", pr.capacity_outcome(routed.tolist(), len(words), ids.shape[1]),
+                _first_drop_text(routed.tolist(), len(words), ids.shape[1]))  # fmt: skip
+    write_url(experts_capacity=round(cf, 2))
 
 
 def _first_drop_text(counts: list[int], tokens: int, top_k: int) -> str:

@@ -101,15 +101,30 @@ def _routed_batch(tokens: int, top_k: int, pair: int) -> RoutedBatch:
 
 
 def live_dispatch() -> tuple[Dispatch, torch.Tensor, list[str]]:
-    _, ids, labels = live_batch()
-    return align_block_size(ids, batch_num_experts(), int(st.session_state["experts_block"])), ids, labels
+    """The live batch's dispatch at the page's block size, its topk_ids [T, K] and slot labels.
+
+    The Dispatch is shared between the panels of a rerun (read it, never change it)."""
+    tokens, top_k = int(st.session_state["experts_tokens"]), int(st.session_state["experts_k"])
+    pair, block = int(st.session_state.get("experts_batch", 0)), int(st.session_state["experts_block"])
+    _, ids, labels = batch_for(tokens, top_k, pair)
+    return _aligned(tokens, top_k, pair, block), ids, labels
+
+
+# A move of T, k or the block size reruns three panels that each align the same batch (5 % of a
+# move's server time, py-spy). One entry: the next move has new inputs anyway.
+@lru_cache(maxsize=1)
+def _aligned(tokens: int, top_k: int, pair: int, block: int) -> Dispatch:
+    return align_block_size(_routed_batch(tokens, top_k, pair)[1], batch_num_experts(), block)
 
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+@lru_cache(maxsize=1)
 def batch_num_experts() -> int:
+    """E of the course model's first MoE layer. Cached here: `example_batch` is an st.cache_data
+    function, and each call of one unpickles a fresh copy of its result (both passages' logits)."""
     return int(example_batch()[0][1].shape[1])
 
 

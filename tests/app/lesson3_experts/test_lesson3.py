@@ -15,6 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from lessons.course.charts import table_key
 from lessons.course.text import LESSONS
 from lessons.lesson3_experts.batch import KERNEL_DIVE
 from lessons.lesson3_experts.bench import FFN, HIDDEN, on_gpu, stored_results
@@ -132,8 +133,16 @@ def test_tokens_and_k_sliders_re_sort_the_live_batch(lesson3: AppTest) -> None:
         slots = [s for s in range(96) if int(expert_of_slot[s]) == e]
         assert trace["x"] == slots + [int(sorted_row[s]) for s in slots]
     assert sum(len(t["x"]) for t in markers) == 2 * 96
-    counts = frame_with(lesson3, "E0").loc["slots n_e"].astype(int).tolist()
-    assert counts == torch.bincount(expert_of_slot, minlength=EXPERTS).tolist()
+    counts = torch.bincount(expert_of_slot, minlength=EXPERTS).tolist()
+    offsets = [sum(counts[:e]) for e in range(EXPERTS + 1)]
+    assert f"Counts $n = ({', '.join(map(str, counts))})$, offsets $o = ({', '.join(map(str, offsets))})$" \
+        in texts(lesson3)
+    lesson3.session_state[table_key("experts_dispatch_chart")] = True  # "Show the numbers as a table"
+    lesson3.run()
+    table = frame_with(lesson3, "slots n_e")
+    assert table["slots n_e"].tolist() == counts
+    assert table["offset o_e"].tolist() == offsets[:-1]
+    assert table.loc["E0", "rows"] == (f"0–{counts[0] - 1}" if counts[0] else "(empty)")
     # The same callback reran the block view: its columns follow the new batch.
     blocks = figure(lesson3, "experts_blocks_chart")["layout"]["xaxis"]["ticktext"]
     assert blocks == [f"E{e}" for e in padded_blocks(ids, 16)]
