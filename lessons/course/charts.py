@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lessons.course.figures import LEGEND_ROW_PX, legend_side
+from lessons.course.figures import LEGEND_ROW_PX, FigureSpec, legend_side
 from lessons.course.render import md_escape
 
 # The same for every chart: no mode bar (Tab stops, covers titles on phones), no logo, no scroll
@@ -35,9 +35,10 @@ TITLE_PX = 32  # what a one-line Plotly title adds to a figure's top margin (cou
 _TAG = re.compile(r"<[^>]+>")
 
 
-def lift_title(fig: go.Figure) -> tuple[dict, str]:
+def lift_title(fig: go.Figure | FigureSpec) -> tuple[FigureSpec, str]:
     """`fig` as the JSON-ready dict Plotly would send, without its title (top margin given back),
-    and the title as plain text. `<br>` in a title becomes a space.
+    and the title as plain text. `<br>` in a title becomes a space. `fig` may be a spec already
+    (`course.figures.figure_spec`).
 
     NOTE: read from the figure's own property dicts (`_data`, `_layout`: plotly's storage since 4.0)
     and copied one level deep where changed, not through `fig.to_dict()`: its deep copy, a second
@@ -45,8 +46,11 @@ def lift_title(fig: go.Figure) -> tuple[dict, str]:
     T slider redraws six charts per move (bench/RESULTS.md). The lessons cache figures and share them
     between learners, so neither `fig` nor anything inside it is changed here.
     """
-    layout = dict(fig._layout)
-    spec = {"data": list(fig._data), "layout": layout}
+    if isinstance(fig, go.Figure):
+        layout, data = dict(fig._layout), list(fig._data)
+    else:
+        layout, data = dict(fig["layout"]), list(fig["data"])
+    spec = {"data": data, "layout": layout}
     title = layout.get("title")
     text = title.get("text") if isinstance(title, dict) else title
     if not text:
@@ -80,7 +84,7 @@ def table_key(chart_key: str) -> str:
 
 
 def show_chart(
-    fig: go.Figure | dict,
+    fig: go.Figure | FigureSpec,
     *,
     key: str,
     summary: str,
@@ -97,12 +101,10 @@ def show_chart(
     if not summary or not summary.strip():
         raise ValueError(f"chart {key!r} needs a one-line text summary of what it shows")
     config = {**PLOTLY_CONFIG, **kwargs.pop("config", {})}
-    if isinstance(fig, go.Figure):
-        spec, title = lift_title(fig)
-        if title:
-            st.markdown(f"**{md_escape(title)}**")
-        fig = _JsonReady(spec)
-    st.plotly_chart(fig, key=key, config=config, **kwargs)
+    spec, title = lift_title(fig)
+    if title:
+        st.markdown(f"**{md_escape(title)}**")
+    st.plotly_chart(_JsonReady(spec), key=key, config=config, **kwargs)
     st.caption(summary)
     if data is not None:
         # Built only when opened: a collapsed st.dataframe still mounts its grid in the browser,

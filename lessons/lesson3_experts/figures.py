@@ -1,6 +1,7 @@
 """Lesson 3 figures: dispatch tracks, block-aligned segments, the launch grid, capacity, benchmark.
 
-Pure functions: arrays from `moe_core.dispatch` in, a `go.Figure` out (no Streamlit, no model).
+Pure functions: arrays from `moe_core.dispatch` in, a Plotly spec out (`course.figures.figure_spec`:
+the dict Plotly would send, made without Plotly's objects; no Streamlit, no model).
 Experts keep the same Okabe–Ito colour in every figure (expert e = `color(e)`), padding rows are
 light grey with a cross pattern, and every cell or bar names its numbers in the hover text.
 
@@ -13,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
 from lessons.course.figures import (  # styled_layout: one-call figures, see there
     GREY,
     TEXT,
+    FigureSpec,
     color,
+    figure_spec,
     hline,
     styled_layout,
     trace,
-    unchecked_figure,
 )
 
 PAD_COLOR = "#E3E7ED"  # padding rows: lighter than GREY so real rows always stand out
@@ -39,7 +40,7 @@ def _categorical(num_experts: int, tinted: bool = False) -> dict:
 
 
 def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], slot_labels: Sequence[str],
-                    num_experts: int, *, title: str | None = None) -> go.Figure:  # fmt: skip
+                    num_experts: int, *, title: str | None = None) -> FigureSpec:  # fmt: skip
     """Slots in token order (top) joined to their place in the sorted, expert-grouped order (bottom)."""
     expert_of_slot = np.asarray(expert_of_slot, dtype=int)
     sorted_slots = np.asarray(sorted_slots, dtype=int)
@@ -72,12 +73,12 @@ def dispatch_tracks(expert_of_slot: Sequence[int], sorted_slots: Sequence[int], 
         yaxis={"tickvals": [1, 0], "ticktext": ["token order", "sorted by expert"], "range": [-0.3, 1.3]},
         xaxis={"zeroline": False},  # no axis title: the legend sits below, and the rows say what x is
     )  # fmt: skip
-    return unchecked_figure(traces, layout)
+    return figure_spec(traces, layout)
 
 
 def block_grid(sorted_slot_ids: Sequence[int], block_expert_ids: Sequence[int], block_size: int,
                num_slots: int, slot_labels: Sequence[str], num_experts: int, *,
-               highlight: int | None = None, title: str | None = None) -> go.Figure:  # fmt: skip
+               highlight: int | None = None, title: str | None = None) -> FigureSpec:  # fmt: skip
     """One column per M-block (its expert on top), one cell per row; padding rows grey.
 
     sorted_slot_ids [N_pad] (padding = num_slots), block_expert_ids [N_pad / B].
@@ -112,7 +113,7 @@ def block_grid(sorted_slot_ids: Sequence[int], block_expert_ids: Sequence[int], 
         yaxis={"autorange": "reversed", "title": {"text": f"row in block (B = {block_size})"}},
         margin={"t": 84 if title else 40},  # room for the title above the expert labels
     )  # fmt: skip
-    return unchecked_figure([heat], layout)
+    return figure_spec([heat], layout)
 
 
 def program_ids(num_pid_m: int, num_pid_n: int, group_m: int) -> np.ndarray:
@@ -128,7 +129,7 @@ def program_ids(num_pid_m: int, num_pid_n: int, group_m: int) -> np.ndarray:
 
 def launch_grid(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block_size: int,
                 out_cols: int, block_n: int, group_m: int, num_experts: int, *,
-                title: str | None = None) -> go.Figure:  # fmt: skip
+                title: str | None = None) -> FigureSpec:  # fmt: skip
     """The kernel's launch grid: M-blocks (rows) x N-blocks (columns) by expert, program ids printed."""
     blocks = np.asarray(block_expert_ids, dtype=int)
     valid = np.asarray(valid_rows, dtype=int)
@@ -150,11 +151,11 @@ def launch_grid(block_expert_ids: Sequence[int], valid_rows: Sequence[int], bloc
         yaxis={"title": {"text": "M-block pid_m"}, "autorange": "reversed",
                "dtick": 1 if blocks.size <= 24 else None},
     )  # fmt: skip
-    return unchecked_figure([heat], layout)
+    return figure_spec([heat], layout)
 
 
 def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block_size: int,
-               selected: int | None = None, *, title: str | None = None) -> go.Figure:  # fmt: skip
+               selected: int | None = None, *, title: str | None = None) -> FigureSpec:  # fmt: skip
     """One bar per M-block: real rows in the expert's colour, padding rows grey; `selected` outlined."""
     blocks = np.asarray(block_expert_ids, dtype=int)
     valid = np.asarray(valid_rows, dtype=int)
@@ -174,11 +175,11 @@ def tile_strip(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"range": [0, block_size]},  # rows of the tile; the legend names both parts
     )  # fmt: skip
-    return unchecked_figure(bars, layout)
+    return figure_spec(bars, layout)
 
 
 def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, title: str | None = None
-                  ) -> go.Figure:  # fmt: skip
+                  ) -> FigureSpec:  # fmt: skip
     """Per expert: kept slots (expert colour) under dropped slots (grey, crossed), capacity line."""
     routed = np.asarray(routed, dtype=int)
     kept = np.asarray(kept, dtype=int)
@@ -195,11 +196,11 @@ def capacity_bars(routed: Sequence[int], kept: Sequence[int], capacity: int, *, 
     layout = styled_layout(title, 320, barmode="stack", shapes=[hline(capacity, TEXT)], annotations=[note],
                            legend={"y": -0.12, "yanchor": "top", "x": 0.0},  # below: titles are long
                            yaxis={"title": {"text": "routed slots"}, "rangemode": "tozero"})  # fmt: skip
-    return unchecked_figure(bars, layout)
+    return figure_spec(bars, layout)
 
 
 def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str], *, title: str | None = None,
-               reference: int | None = None) -> go.Figure:  # fmt: skip
+               reference: int | None = None) -> FigureSpec:  # fmt: skip
     """Time per call on a linear axis that starts at zero, so bar heights compare honestly.
 
     With `reference` (an index into `labels`), each bar's text also gives its time as a multiple
@@ -222,7 +223,7 @@ def bench_bars(labels: Sequence[str], ms: Sequence[float], notes: Sequence[str],
     # Vertical bars: the labels wrap under them and the numbers sit above, so a phone shows both.
     y_axis = {"title": {"text": "ms per call"}, "rangemode": "tozero", "range": [0, top * 1.2]}  # from 0
     layout = styled_layout(title, 320, yaxis=y_axis, showlegend=False)
-    return unchecked_figure([bar], layout)
+    return figure_spec([bar], layout)
 
 
 def _two_lines(label: str) -> str:
@@ -237,7 +238,7 @@ def _two_lines(label: str) -> str:
 def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[int],
                       block_expert_ids: Sequence[int], block_size: int, slot_labels: Sequence[str],
                       num_experts: int, *,
-                      title: str | None = None) -> go.Figure:  # fmt: skip
+                      title: str | None = None) -> FigureSpec:  # fmt: skip
     """The whole dispatch in one picture: slots in token order (top) drawn to the kernel's rows
     (bottom): sorted by expert, each segment padded to whole M-blocks, one expert per block.
 
@@ -294,12 +295,12 @@ def dispatch_overview(expert_of_slot: Sequence[int], sorted_slot_ids: Sequence[i
         xaxis={"title": {"text": f"kernel row (blocks of B = {block_size})"},
                "zeroline": False, "fixedrange": True},
     )  # fmt: skip
-    return unchecked_figure(traces, layout)
+    return figure_spec(traces, layout)
 
 
 def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block_size: int, out_cols: int,
                block_n: int, inner: int, block_k: int, pid_m: int, pid_n: int, *,
-               title: str | None = None) -> go.Figure:  # fmt: skip
+               title: str | None = None) -> FigureSpec:  # fmt: skip
     """The grouped GEMM as a picture: C = A · W_e^T, tile by tile.
 
     A (left) holds the token rows in the kernel's sorted, padded order [N_pad, inner], tinted by
@@ -363,7 +364,7 @@ def gemm_tiles(block_expert_ids: Sequence[int], valid_rows: Sequence[int], block
         xaxis={**hidden, "range": [a0 - 2.2, w_c + 2.2]},
         yaxis={**hidden, "range": [-1.6, h + gap + h_b + 1.0], "scaleanchor": "x", "scaleratio": 1},
     )  # fmt: skip
-    return unchecked_figure(traces, layout)
+    return figure_spec(traces, layout)
 
 
 def tint(hex_color: str, amount: float = 0.35) -> str:

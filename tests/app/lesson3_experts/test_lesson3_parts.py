@@ -14,7 +14,6 @@ from moe_core.dispatch import align_block_size
 
 def test_timing_bars_start_at_zero_and_state_ratios_to_the_torch_path() -> None:
     fig = charts.bench_bars(["loop", "sorted", "other"], [1.04, 1.0, 2.5], ["", "", ""], reference=1)
-    fig = fig.to_dict()
     axis = fig["layout"]["yaxis"]
     assert axis.get("type") != "log"
     assert axis["range"][0] == 0  # bar heights are proportional to time
@@ -28,7 +27,7 @@ def test_dispatch_overview_puts_every_slot_in_its_experts_m_block() -> None:
     d = align_block_size(ids, 4, 4)
     labels = [f"slot {s}" for s in range(8)]
     fig = charts.dispatch_overview(ids.flatten().tolist(), d.sorted_slot_ids.tolist(),
-                                   d.block_expert_ids.tolist(), 4, labels, 4).to_dict()  # fmt: skip
+                                   d.block_expert_ids.tolist(), 4, labels, 4)  # fmt: skip
     markers = {t["name"]: t for t in fig["data"] if t.get("mode") == "markers"}
     # Sorted and padded: 1 6 8 8 | 2 8 8 8 | 0 3 4 7 | 5 8 8 8 (8 = padding)
     assert sorted(markers["padding"]["x"]) == [2, 3, 5, 6, 7, 13, 14, 15]
@@ -39,7 +38,7 @@ def test_dispatch_overview_puts_every_slot_in_its_experts_m_block() -> None:
 
 
 def test_gemm_tiles_highlights_the_programs_rows_columns_and_k_steps() -> None:
-    fig = charts.gemm_tiles([0, 2, 2], [3, 16, 5], 16, 128, 32, 64, 16, 1, 2).to_dict()
+    fig = charts.gemm_tiles([0, 2, 2], [3, 16, 5], 16, 128, 32, 64, 16, 1, 2)
     shapes = fig["layout"]["shapes"]
     tile = [s for s in shapes if s["line"]["width"] == 3]
     assert len(tile) == 1 and tile[0]["x0"] == pytest.approx(2 * 6.0 / 4)  # pid_n 2 of 4 N-blocks
