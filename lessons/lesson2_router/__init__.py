@@ -153,42 +153,53 @@ def _sentence() -> tuple[list[str], list[bool], torch.Tensor]:
 # --- panel 1: the heatmap of a sentence ------------------------------------------------------
 
 
-@st.fragment(key=HEATMAP)
 def heatmap_panel() -> None:
-    _init_state()
+    """The sentence's heatmap (a fragment: what the sentence and view change), then the router's
+    specialisation, which does not change with them, drawn by the page around it."""
     with st.container(border=True):
-        left, right = st.columns([2, 3])
-        left.selectbox("Pick an example", [*EXAMPLES, CUSTOM], key="router_example", on_change=_on_example)
-        right.text_input("…or type a sentence", key="router_text", max_chars=MAX_TEXT, on_change=_on_text,
-                         help="Words outside the course's vocabulary are routed as <unk>.")  # fmt: skip
-        _notices("router_text", "router_view")
-        words, known, x_TD = _sentence()
-        if not words:
-            st.info("Type at least one word to see how the router sends it to experts.")
-            return
-        if len(model_words := get_model().tokenizer.split(st.session_state["router_text"])) > len(words):
-            st.caption(f"Only the first {len(words)} of {len(model_words)} words are routed here.")
-        unknown = sorted({w for w, ok in zip(words, known, strict=True) if not ok})
-        if unknown:
-            st.caption("Not in the vocabulary, routed as <unk>: " + md_escape(", ".join(unknown)))
-        view = st.segmented_control("Colour the cells by", VIEWS, key="router_view", required=True,
-                                    on_change=_changed, args=("router_view", [HEATMAP]))  # fmt: skip
-        routing = route_tokens(get_model(), x_TD, top_k=2)
-        values = routing.router_probs if view == "probabilities" else routing.router_logits
-        fig = charts.router_heatmap(values.numpy(), words, routing.topk_ids.numpy(),
-                                    kind="probability" if view == "probabilities" else "logit",
-                                    title="Toy topic router: scores (top-2 outlined)")  # fmt: skip
-        pairs = zip(words, routing.topk_ids.tolist(), strict=True)
-        picks = ", ".join(f"{w} → E{a}, E{b}" for w, (a, b) in pairs)
-        show_chart(fig, key="router_heatmap_chart", summary=f"Each word's top-2 experts: {picks}.")
-        st.caption("Columns that are bright for many tokens are the experts that will be overloaded.")
+        _heatmap_live()
         _specialisation_note()
-        write_url(router_text=st.session_state["router_text"], router_view=view)
+
+
+@st.fragment(key=HEATMAP)
+def _heatmap_live() -> None:
+    _init_state()
+    left, right = st.columns([2, 3])
+    left.selectbox("Pick an example", [*EXAMPLES, CUSTOM], key="router_example", on_change=_on_example)
+    right.text_input("…or type a sentence", key="router_text", max_chars=MAX_TEXT, on_change=_on_text,
+                     help="Words outside the course's vocabulary are routed as <unk>.")  # fmt: skip
+    _notices("router_text", "router_view")
+    words, known, x_TD = _sentence()
+    if not words:
+        st.info("Type at least one word to see how the router sends it to experts.")
+        return
+    if len(model_words := get_model().tokenizer.split(st.session_state["router_text"])) > len(words):
+        st.caption(f"Only the first {len(words)} of {len(model_words)} words are routed here.")
+    unknown = sorted({w for w, ok in zip(words, known, strict=True) if not ok})
+    if unknown:
+        st.caption("Not in the vocabulary, routed as <unk>: " + md_escape(", ".join(unknown)))
+    view = st.segmented_control("Colour the cells by", VIEWS, key="router_view", required=True,
+                                on_change=_changed, args=("router_view", [HEATMAP]))  # fmt: skip
+    routing = route_tokens(get_model(), x_TD, top_k=2)
+    values = routing.router_probs if view == "probabilities" else routing.router_logits
+    fig = charts.router_heatmap(values.numpy(), words, routing.topk_ids.numpy(),
+                                kind="probability" if view == "probabilities" else "logit",
+                                title="Toy topic router: scores (top-2 outlined)")  # fmt: skip
+    pairs = zip(words, routing.topk_ids.tolist(), strict=True)
+    picks = ", ".join(f"{w} → E{a}, E{b}" for w, (a, b) in pairs)
+    show_chart(fig, key="router_heatmap_chart", summary=f"Each word's top-2 experts: {picks}.")
+    st.caption("Columns that are bright for many tokens are the experts that will be overloaded.")
+    write_url(router_text=st.session_state["router_text"], router_view=view)
 
 
 def _specialisation_note() -> None:
+    """Collapsed, and built only once opened (a collapsed table still costs the browser its grid)."""
+    note = st.expander("How specialised is this router? (held-out sentences)", key="router_specialisation",
+                       on_change="rerun")  # fmt: skip
+    if not note.open:
+        return
     report = get_report()
-    with st.expander("How specialised is this router? (held-out sentences)"):
+    with note:
         st.markdown(
             f"The model was trained for a few seconds to name each word's topic. On held-out "
             f"sentences its top-2 choices carry **{report.score:.2f}** of the topic's information "

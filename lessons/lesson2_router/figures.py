@@ -1,15 +1,17 @@
 """Lesson 2 figures: the token x expert router heatmap, one token's stages, and load bars.
 
-Pure functions: arrays in, a `go.Figure` out (no Streamlit, no model), so each is tested alone and
-built once per slider move. Every number a figure encodes as colour or height is also in its hover
+Pure functions: arrays in, a Plotly spec out (`course.figures.figure_spec`: the dict Plotly would
+send, made without Plotly's objects; no Streamlit, no model), so each is tested alone and built
+once per slider move. Every number a figure encodes as colour or height is also in its hover
 text, and the lesson offers the same numbers as a table.
 
-NOTE (speed): each figure is built in one `go.Figure(data, layout)` call from plain dicts. Measured
-here, `update_layout` after construction costs ~10 ms of validation per figure and `add_hline`
-~4 ms, against ~1.5 ms for the single call; the course's shared look comes from `course.figures.style`,
-applied once and cached (`styled_layout`). Its Plotly template is left out: Streamlit's chart theme
-replaces the template in the browser anyway (checked in Chromium: the rendered figure carries
-Streamlit's template), so sending it would only cost time.
+NOTE (speed): each figure is built in one call from plain dicts, never through `go.Figure` in the
+app (measured here, `update_layout` after construction costs ~10 ms of validation per figure and
+`add_hline` ~4 ms, against ~1.5 ms for one `go.Figure(data, layout)` and ~0.05 ms for the spec);
+the course's shared look comes from `course.figures.style`, applied once and cached
+(`styled_layout`). Its Plotly template is left out: Streamlit's chart theme replaces the template
+in the browser anyway (checked in Chromium: the rendered figure carries Streamlit's template), so
+sending it would only cost time.
 
 Shape legend: T tokens, E experts, K chosen experts per token.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
 from lessons.course.figures import (
     GREY,
@@ -27,11 +28,12 @@ from lessons.course.figures import (
     OKABE_ITO,
     SEQUENTIAL,
     TEXT,
+    FigureSpec,
     color,
+    figure_spec,
     hline,
     styled_layout,
     trace,
-    unchecked_figure,
     wrap_label,
 )
 
@@ -62,7 +64,7 @@ def router_heatmap(
     weights: np.ndarray | None = None,
     kind: str = "probability",
     title: str | None = None,
-) -> go.Figure:
+) -> FigureSpec:
     """Token x expert heatmap of router probabilities (or logits), chosen cells outlined.
 
     values [T, E]; topk_ids [T, K] (best first); weights [T, K] optional gate weights, printed in
@@ -105,7 +107,7 @@ def router_heatmap(
         legend={"y": -0.01, "yanchor": "top", "x": 0.0},  # below the rows, clear of the labels
         margin={"t": 84 if title else 40},  # room for the title above the expert labels
     )  # fmt: skip
-    return unchecked_figure([heat, marks], layout)
+    return figure_spec([heat, marks], layout)
 
 
 def _scale(values: np.ndarray, kind: str) -> dict:
@@ -119,7 +121,7 @@ def _scale(values: np.ndarray, kind: str) -> dict:
 
 def stage_bars(
     probs: np.ndarray, topk_ids: Sequence[int], weights: Sequence[float], *, title: str | None = None
-) -> go.Figure:
+) -> FigureSpec:
     """One token: softmax probability of every expert beside the gate weight of the chosen ones."""
     probs = np.asarray(probs, dtype=float)
     experts = [f"E{e}" for e in range(probs.size)]
@@ -136,10 +138,10 @@ def stage_bars(
     ]  # fmt: skip
     layout = styled_layout(title, 320, barmode="group", legend=LEGEND_RIGHT,
                            yaxis={"range": [0, 1.15], "title": {"text": "value"}})  # fmt: skip
-    return unchecked_figure(bars, layout)
+    return figure_spec(bars, layout)
 
 
-def _expert_bars(counts: np.ndarray, label: str, unit: str, **axes: str) -> go.Bar:
+def _expert_bars(counts: np.ndarray, label: str, unit: str, **axes: str) -> dict:
     total = counts.sum()
     return trace(
         "bar",
@@ -151,7 +153,7 @@ def _expert_bars(counts: np.ndarray, label: str, unit: str, **axes: str) -> go.B
     )  # fmt: skip
 
 
-def load_bars(counts: Sequence[int], *, title: str | None = None, height: int = 260) -> go.Figure:
+def load_bars(counts: Sequence[int], *, title: str | None = None, height: int = 260) -> FigureSpec:
     """Routed slots per expert with the perfectly balanced level as a dashed line."""
     counts = np.asarray(counts, dtype=float)
     shapes = [hline(counts.sum() / counts.size)] if counts.size else []
@@ -168,10 +170,10 @@ def load_bars(counts: Sequence[int], *, title: str | None = None, height: int = 
     }
     layout = styled_layout(title, height, shapes=shapes, annotations=[note],
                            yaxis={"title": {"text": "slots"}, "rangemode": "tozero"})  # fmt: skip
-    return unchecked_figure([_expert_bars(counts, "", "slots")], layout)
+    return figure_spec([_expert_bars(counts, "", "slots")], layout)
 
 
-def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = None) -> go.Figure:
+def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = None) -> FigureSpec:
     """Per-expert load bars for several routing methods side by side (shared y axis)."""
     names = list(loads)
     gap, n = 0.04, len(names)
@@ -194,10 +196,11 @@ def comparison_loads(loads: Mapping[str, Sequence[int]], *, title: str | None = 
     top = (48 if title else 12) + 17 * lines  # the figure title, then the panel titles under it
     layout = styled_layout(title, 280 + 17 * lines, shapes=shapes, annotations=annotations, yaxis=y_axis,
                            margin={"t": top}, **layout_axes)  # fmt: skip
-    return unchecked_figure(traces, layout)
+    return figure_spec(traces, layout)
 
 
-def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: str | None = None) -> go.Figure:
+def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *,
+                           title: str | None = None) -> FigureSpec:  # fmt: skip
     """How many tokens got 0, 1, 2, ... experts, one bar group per routing method."""
     bars = [
         trace("bar", x=list(range(len(hist))), y=list(hist), name=name, marker_color=color(i),
@@ -208,11 +211,11 @@ def experts_per_token_bars(histograms: Mapping[str, Sequence[int]], *, title: st
     layout = styled_layout(title, 280, barmode="group", legend=LEGEND_RIGHT,
                            xaxis={"title": {"text": "experts per token"}, "dtick": 1},
                            yaxis={"title": {"text": "tokens"}, "rangemode": "tozero"})  # fmt: skip
-    return unchecked_figure(bars, layout)
+    return figure_spec(bars, layout)
 
 
 def share_heatmap(share: Sequence[Sequence[float]], rows: Sequence[str], *, title: str | None = None,
-                  height: int | None = None) -> go.Figure:  # fmt: skip
+                  height: int | None = None) -> FigureSpec:  # fmt: skip
     """Rows (genres or token classes) x experts: the share of each row's tokens whose top-1 expert is
     that column (rows sum to 1). An even 1/E everywhere means the row tells nothing about the expert."""
     values = np.asarray(share, dtype=float)
@@ -229,4 +232,4 @@ def share_heatmap(share: Sequence[Sequence[float]], rows: Sequence[str], *, titl
                            xaxis={"side": "top", "type": "category"},
                            yaxis={"autorange": "reversed", "type": "category"},
                            margin={"t": 84 if title else 40})  # fmt: skip
-    return unchecked_figure([heat], layout)
+    return figure_spec([heat], layout)

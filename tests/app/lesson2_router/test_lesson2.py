@@ -198,3 +198,20 @@ def test_bad_url_values_are_clamped_or_replaced_with_a_notice(open_page) -> None
     assert "99 is outside 1–8" in shown and "'warm'" in shown
     assert figure(at, "router_heatmap_chart")["layout"]["yaxis"]["ticktext"][1] == "1 coach"
     assert at.query_params["router_k"] == "8"
+
+
+def test_the_specialisation_note_is_built_only_when_opened(lesson2: AppTest) -> None:
+    from moe_core.text_data import DOMAINS
+
+    assert "of the topic's information" not in texts(lesson2)  # collapsed: not built
+    assert not [d for d in lesson2.dataframe if list(d.value.index) == list(DOMAINS)]
+    lesson2.session_state["router_specialisation"] = True  # the learner opens it
+    lesson2.run()
+    assert not lesson2.exception
+    assert "of the topic's information" in texts(lesson2)
+    share = next(d.value for d in lesson2.dataframe if list(d.value.index) == list(DOMAINS))
+    assert list(share.columns) == [f"E{e}" for e in range(share.shape[1])]
+    np.testing.assert_allclose(share.sum(axis=1), 1.0, atol=0.03)  # each topic's slots, rounded to 0.01
+    lesson2.text_input(key="router_text").set_value("the coach kicks the ball").run()
+    lesson2.run()  # AppTest's tree after a fragment-only rerun leaves the rest of the page out
+    assert "of the topic's information" in texts(lesson2)  # still open after the sentence changed
