@@ -16,8 +16,9 @@ Before the block size, the capacity factor and the benchmark the learner predict
 (`lessons.course.predict`); the reveal is computed from the live result (`predictions.py`).
 Every chart goes through `lessons.course.charts.show_chart` with a summary of what it shows now.
 
-Each panel is a keyed `st.fragment`; a widget's callback reruns exactly the panels that use its
-value (`st.rerun([...])`). Values live in the URL as `experts_*` via `lessons.course.url_state`.
+Each panel's live part is a keyed `st.fragment` (its box, prediction and fixed captions are drawn
+by the page around it); a widget's callback reruns exactly the panels that use its value
+(`st.rerun([...])`). Values live in the URL as `experts_*` via `lessons.course.url_state`.
 """
 
 from __future__ import annotations

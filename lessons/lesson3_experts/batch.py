@@ -86,8 +86,9 @@ def batch_for(tokens: int, top_k: int, pair: int = 0) -> tuple[list[str], torch.
 RoutedBatch = tuple[tuple[str, ...], torch.Tensor, tuple[str, ...]]
 
 
-# A change of T or k reruns six panels, and each asked for the same batch: 7 routings per move,
-# 5.5 ms of the 71 ms median (bench_app, real server). The inputs are three small integers.
+# A change of T or k reruns five panels (six with the deep dive open), each asking for the same
+# batch: 7 routings per move before this cache, 5.5 ms of the 71 ms median (bench_app, real
+# server). The inputs are three small integers.
 @lru_cache(maxsize=64)
 def _routed_batch(tokens: int, top_k: int, pair: int) -> RoutedBatch:
     (code, code_logits), (prose, prose_logits) = example_batch(pair)
