@@ -46,10 +46,9 @@ def lift_title(fig: go.Figure | FigureSpec) -> tuple[FigureSpec, str]:
     T slider redraws six charts per move (bench/RESULTS.md). The lessons cache figures and share them
     between learners, so neither `fig` nor anything inside it is changed here.
     """
-    if isinstance(fig, go.Figure):
-        layout, data = dict(fig._layout), list(fig._data)
-    else:
-        layout, data = dict(fig["layout"]), list(fig["data"])
+    source = (fig._data, fig._layout) if isinstance(fig, go.Figure) else (fig["data"], fig["layout"])
+    # One level of copies: plotly.io.to_json pops each trace's "uid" in place.
+    data, layout = [dict(trace) for trace in source[0]], dict(source[1])
     spec = {"data": data, "layout": layout}
     title = layout.get("title")
     text = title.get("text") if isinstance(title, dict) else title

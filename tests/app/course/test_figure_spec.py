@@ -83,3 +83,21 @@ def test_numpy_arrays_reach_the_browser_as_the_same_numbers(monkeypatch: pytest.
     monkeypatch.setattr(figures, "CHECK_FIGURES", True)
     assert _sent(fast) == _sent(figures.figure_spec(data, {"height": 200}))
     assert _sent(fast)["data"][0]["z"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+def test_sending_a_chart_leaves_the_cached_figure_as_it_was() -> None:
+    """Figures are cached and shared between learners: lifting the title and encoding the spec
+    (which pops each trace's "uid" in place) must not change the figure or spec they came from."""
+    import plotly.graph_objects as go
+
+    from lessons.course.charts import lift_title
+
+    fig = go.Figure(data=[{"type": "bar", "x": [1], "y": [2], "uid": "a"}],
+                    layout={"title": {"text": "Load"}, "margin": {"t": 60}})  # fmt: skip
+    spec = figures.figure_spec([{"type": "bar", "x": [1], "y": [2], "uid": "b"}], {"title": {"text": "Load"}})
+    for source in (fig, spec):
+        sent, title = lift_title(source)
+        assert title == "Load" and "title" not in sent["layout"]
+        plotly.io.to_json(sent, validate=False)
+    assert fig.data[0].uid == "a" and fig.layout.title.text == "Load" and fig.layout.margin.t == 60
+    assert spec["data"][0]["uid"] == "b" and spec["layout"]["title"] == {"text": "Load"}
