@@ -101,6 +101,12 @@ CHAR_PX = 7.0  # mean width of a label character at the 13 px figure font (fitte
 TICK_PX = 22  # height of a row of x tick labels, with its standoff
 LEGEND_ROW_PX = 40  # one row of a horizontal legend outside the plot, with its gap
 SLACK_PX = 8  # a pass short by 2 px costs as much as one short by 50
+# Short y tick labels take more than CHAR_PX a character (digits and capitals: token labels such as
+# "12 coach", "DeepSeek-V3"); long ones less. Measured in Chromium (each chart's y.automargin push),
+# the left margin needed 5-10 px more than 12 + CHAR_PX per character + SLACK_PX for labels of 5-11
+# characters (4 of Lesson 2's 9 charts were drawn twice for it) and 7-15 px less for 21-28.
+LEFT_SLACK_PX = 20
+X_SLACK_PX = 10  # the same under a row of x tick labels: 4 px left Lesson 3's hero and grid 5 px short
 TITLE_PX = 30  # an axis title's line, with its standoff
 
 
@@ -155,7 +161,7 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
         x_px = 0
     side = "t" if x.get("side") == "top" else "b"
     # SLACK_PX: a few pixels to spare on each side the labels push.
-    need = {"l": int(left) + SLACK_PX if left else 0, side: int(x_px) + 12 + SLACK_PX // 2 if x_px else 0,
+    need = {"l": int(left) + LEFT_SLACK_PX if left else 0, side: int(x_px) + 12 + X_SLACK_PX if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
     legend = legend_side(data, layout)

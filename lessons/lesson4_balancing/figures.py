@@ -196,10 +196,15 @@ def _marks(
     x_end: int,
 ) -> tuple[list[dict], list[dict]]:
     shapes, notes = [], []
+    labelled = None  # the step of the last span that got its "collapsed" label
     for first, last in spans:
         bar, inner, label = _span(first, last, "collapsed")
         shapes += [bar, inner]
-        notes.append(label)
+        # Spans closer than a third of the run share one label: two labels ~60 px wide printed over
+        # each other on a phone, where the plot is ~300 px wide (tests/e2e/test_phone.py).
+        if labelled is None or first - labelled >= 0.35 * x_end:
+            notes.append(label)
+            labelled = first
     for step, text, name in ((switch_step, switch_label, "switch"), (at_step, "replay", "replay")):
         if step is not None:
             line, label = _vline(step, text)
