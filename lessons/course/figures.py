@@ -160,7 +160,7 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     if x.get("visible") is False:
         x_px = 0
     side = "t" if x.get("side") == "top" else "b"
-    # SLACK_PX: a few pixels to spare on each side the labels push.
+    # A few pixels to spare on each side the labels push (LEFT_SLACK_PX, X_SLACK_PX: measured).
     need = {"l": int(left) + LEFT_SLACK_PX if left else 0, side: int(x_px) + 12 + X_SLACK_PX if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
@@ -234,9 +234,7 @@ def unchecked_figure(data: Sequence[Any], layout: dict) -> go.Figure:
     (half of a 14 kB dispatch chart's spec, 0.9 ms of build and to_dict), and Streamlit's chart
     theme replaces that template in the browser anyway.
     """
-    plain = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
-    layout = {"template": {}, **layout, **readable_axes(plain, layout),
-              "margin": reserve_margins(plain, layout)}
+    layout = _finished_layout([tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data], layout)
     if CHECK_FIGURES:
         return go.Figure(data=list(data), layout=layout)
     return go.Figure(data=list(data), layout=layout, _validate=False)
@@ -256,9 +254,12 @@ def figure_spec(data: Sequence[dict], layout: dict) -> FigureSpec:
     """
     if CHECK_FIGURES:
         return unchecked_figure(data, layout).to_dict()
-    layout = {"template": {}, **layout, **readable_axes(data, layout),
-              "margin": reserve_margins(data, layout)}  # fmt: skip
-    return {"data": list(data), "layout": layout}
+    return {"data": list(data), "layout": _finished_layout(data, layout)}
+
+
+def _finished_layout(data: Sequence[dict], layout: dict) -> dict:
+    """`layout` with an empty template, readable axes and margins reserved for its labels."""
+    return {"template": {}, **layout, **readable_axes(data, layout), "margin": reserve_margins(data, layout)}
 
 
 def figure(data: Sequence[Any], *, title: str | None = None, height: int = 360, **layout: Any) -> go.Figure:

@@ -6,7 +6,7 @@ Learner-typed text is only ever drawn through `md_escape`: no page uses `unsafe_
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import streamlit as st
@@ -49,20 +49,35 @@ def linked_sections(lesson: int) -> tuple[tuple[Block, ...], ...]:
     return tuple(tuple(link_first_uses(s.blocks, linked)) for s in load_sections(lesson))
 
 
-def render_sections(lesson: int, widgets: Mapping[str, Callable[[], None]] | None = None) -> None:
+def render_sections(lesson: int, widgets: Mapping[str, Callable[[], None]] | None = None,
+                    deep_dives: Mapping[str, tuple[str, str, str]] | None = None) -> None:
     """Draw a lesson's Markdown sections in order, each widget right after its section's slug.
 
     Widgets whose section is missing are drawn after the last section, so nothing disappears
-    while the text is being written.
+    while the text is being written. `deep_dives` maps a slug to (label, expander key, icon): that
+    section and its widget are optional reading, collapsed, and built only once opened (a closed
+    section costs no rerun: its widget is not on the page).
     """
     widgets = dict(widgets or {})
     sections = load_sections(lesson)
     if not sections:
         st.info("The text of this lesson is being written.")
     for section, blocks in zip(sections, linked_sections(lesson), strict=True):
-        render_blocks(blocks)
         widget = widgets.pop(section.slug, None)
-        if widget is not None:
-            widget()
+        if deep_dives and section.slug in deep_dives:
+            label, key, icon = deep_dives[section.slug]
+            dive = st.expander(label, icon=icon, key=key, on_change="rerun")
+            if not dive.open:
+                continue
+            with dive:
+                _section(blocks, widget)
+        else:
+            _section(blocks, widget)
     for widget in widgets.values():
+        widget()
+
+
+def _section(blocks: Sequence[Block], widget: Callable[[], None] | None) -> None:
+    render_blocks(blocks)
+    if widget is not None:
         widget()

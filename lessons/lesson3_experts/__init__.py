@@ -32,8 +32,8 @@ import torch
 
 from lessons.course.charts import show_chart
 from lessons.course.predict import predict, reveal
-from lessons.course.render import linked_sections, render_blocks
-from lessons.course.text import lesson_dir, load_sections, read_text
+from lessons.course.render import render_sections
+from lessons.course.text import lesson_dir, read_text
 from lessons.course.url_state import seed_numbers, write_url
 from lessons.lesson3_experts import figures as charts
 from lessons.lesson3_experts import predictions as pr
@@ -65,7 +65,8 @@ from moe_core.dispatch import Dispatch, apply_capacity, expert_capacity, sort_by
 BLOCK_K, INNER = 16, 32
 # Optional reading, collapsed, and built only once opened: the kernel's listing and its panel cost
 # every move of T, k or the block size a rerun nobody could see (bench/RESULTS.md).
-DEEP_DIVES = {"reading_kernel": ("Optional deep dive: the Triton kernel's source, line by line", KERNEL_DIVE)}
+DEEP_DIVES = {"reading_kernel": ("Optional deep dive: the Triton kernel's source, line by line", KERNEL_DIVE,
+                                  ":material/code:")}
 BLOCK_SIZES = (4, 8, 16, 32, 64)
 WIDTHS, BLOCK_NS = (32, 64, 128, 256), (16, 32, 64)
 GROUP_M = 8  # TileConfig's default: M-blocks per L2-friendly group of programs
@@ -103,33 +104,10 @@ def render_hero() -> None:
 
 def render_body() -> None:
     _init_state()
-    widgets = {
-        "dispatch_sort": dispatch_panel,
-        "block_alignment": blocks_panel,
-        "grouped_gemm": tiles_panel,
-        "capacity_dropping": capacity_panel,
-        "benchmark": bench_panel,
-        "reading_kernel": kernel_panel,
-    }
-    sections = load_sections(3)
-    if not sections:
-        st.info("The text of this lesson is being written.")
-    for section, blocks in zip(sections, linked_sections(3), strict=True):  # glossary links in the text
-        widget = widgets.pop(section.slug, None)
-        if section.slug in DEEP_DIVES:  # optional reading: collapsed, and says so
-            label, key = DEEP_DIVES[section.slug]
-            dive = st.expander(label, icon=":material/code:", key=key, on_change="rerun")
-            if dive.open:
-                with dive:
-                    render_blocks(blocks)
-                    if widget is not None:
-                        widget()
-            continue
-        render_blocks(blocks)
-        if widget is not None:
-            widget()
-    for widget in widgets.values():  # a section not written yet: its widget still shows
-        widget()
+    render_sections(3, {"dispatch_sort": dispatch_panel, "block_alignment": blocks_panel,
+                        "grouped_gemm": tiles_panel, "capacity_dropping": capacity_panel,
+                        "benchmark": bench_panel, "reading_kernel": kernel_panel},
+                    deep_dives=DEEP_DIVES)  # fmt: skip
 
 
 def _init_state() -> None:
@@ -339,12 +317,11 @@ def _capacity_live() -> None:
     words, ids, _ = live_batch()
     num_experts = batch_num_experts()
     cap = apply_capacity(ids, num_experts, cf)
-    routed = torch.bincount(ids.flatten(), minlength=num_experts)
-    kept = torch.bincount(ids[cap.keep], minlength=num_experts)
-    fig = charts.capacity_bars(routed.tolist(), kept.tolist(), cap.capacity,
+    routed_e = torch.bincount(ids.flatten(), minlength=num_experts).tolist()
+    kept_e = torch.bincount(ids[cap.keep], minlength=num_experts).tolist()
+    fig = charts.capacity_bars(routed_e, kept_e, cap.capacity,
                                title=f"C = ⌈{cf:g} · {len(words)} · {ids.shape[1]} / "
                                      f"{num_experts}⌉ = {cap.capacity} slots per expert")  # fmt: skip
-    routed_e, kept_e = routed.tolist(), kept.tolist()
     dropped_e = [r - k for r, k in zip(routed_e, kept_e, strict=True)]
     over = [f"E{e} ({d})" for e, d in enumerate(dropped_e) if d > 0]
     summary = (f"Capacity C = {cap.capacity} slots per expert: {cap.num_dropped} of {ids.numel()} slots "
@@ -369,8 +346,8 @@ def _capacity_live() -> None:
                 for t, j in dropped.tolist()]  # fmt: skip
         st.dataframe(pd.DataFrame(rows), hide_index=True, height=min(36 * len(rows) + 38, 250))
     if cf <= 1.0 + 1e-9:  # the prediction's experiment: CF lowered from 2.0 to 1.0
-        _reveal("capacity_drop", pr.capacity_outcome(routed.tolist(), len(words), ids.shape[1]),
-                _first_drop_text(routed.tolist(), len(words), ids.shape[1]))  # fmt: skip
+        _reveal("capacity_drop", pr.capacity_outcome(routed_e, len(words), ids.shape[1]),
+                _first_drop_text(routed_e, len(words), ids.shape[1]))  # fmt: skip
     write_url(experts_capacity=round(cf, 2))
 
 
