@@ -150,7 +150,12 @@ def exceptions(page: Any) -> list[str]:
 
 
 def answer_quiz(page: Any, quiz: Quiz, right: bool = True) -> None:
-    """Answer every question (right, or all wrong), then submit and wait for the grade."""
+    """Answer every question (right, or all wrong), then submit and wait for the grade.
+
+    A click that redraws the quiz ("Try again") leaves the old form on the page until its rerun
+    ends, and the new one may not be drawn yet when we first look: finish that rerun first.
+    """
+    wait_for_app_idle(page, timeout_ms=FIRST_RUN_TIMEOUT_MS)
     submit = page.get_by_role("button", name="Submit answers")
     form = page.locator('[data-testid="stForm"]').filter(has=submit).first
     checkbox_offset = 0
@@ -169,11 +174,6 @@ def answer_quiz(page: Any, quiz: Quiz, right: bool = True) -> None:
             checkbox_offset += len(q.choices)
         else:
             field = form.get_by_label(label, exact=True)
-            # While a rerun replaces the quiz form, the old and new inputs can coexist for a moment.
-            for _ in range(100):
-                if field.count() == 1:
-                    break
-                page.wait_for_timeout(100)
             field.fill(repr(q.answer if right else q.answer * 3 + 7))
             field.press("Tab")
     form.get_by_role("button", name="Submit answers").click()

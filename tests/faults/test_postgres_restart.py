@@ -26,6 +26,7 @@ from tests.deploy._browser import (
     page_url,
 )
 from tests.deploy._cluster import Cluster, require_services
+from tests.e2e.conftest import wait_for_app_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 LEARNER = "Pia on PostgreSQL"
@@ -68,8 +69,11 @@ def test_database_restart_while_learning(replica: Cluster, browser_thread: Brows
         # A restart between two saves: the pooled connections are dead, the learner sees nothing.
         replica.sh("stop", "db")
         replica.sh("start", "db")
-        page.get_by_role("button", name="Try again").click()
-        page.get_by_role("button", name="Submit answers").wait_for()
+        retry = page.get_by_role("button", name="Try again")
+        retry.click()
+        # Until the quiz's rerun ends, the passed form and the blank one are both on the page.
+        retry.wait_for(state="detached")
+        wait_for_app_idle(page)
         answer_quiz(page, load_quiz(2), right=False)
         page.get_by_text("You need 80%").wait_for()
         assert NOT_SAVED not in main_text(page), main_text(page)[-1500:]
