@@ -126,7 +126,8 @@ _A11Y_JS = """
 (() => {
   if (window.__moeA11y) return;
   window.__moeA11y = true;
-  const BOXES = '.katex-display, [data-testid="stCode"] pre, [data-testid="stMarkdownContainer"] table';
+  const BOXES = '.katex-display, [data-testid="stCode"] pre, [data-testid="stMarkdownContainer"] table, '
+    + '[data-testid="stTable"] > div';  // st.table's scroll box
   const mark = () => {
     for (const a of document.querySelectorAll('[data-testid="stHeaderActionElements"] a:not([tabindex])')) {
       a.setAttribute("tabindex", "-1");
@@ -136,7 +137,8 @@ _A11Y_JS = """
       if (overflows && !box.hasAttribute("tabindex")) {
         box.setAttribute("tabindex", "0");
         box.setAttribute("role", "group");  // not "region": a landmark per formula is noise
-        box.setAttribute("aria-label", box.matches("table") ? "Table, scrolls sideways"
+        const table = box.matches("table") || box.parentElement.matches('[data-testid="stTable"]');
+        box.setAttribute("aria-label", table ? "Table, scrolls sideways"
           : box.matches("pre") ? "Code, scrolls sideways" : "Formula, scrolls sideways");
         box.dataset.moeScroll = "1";
       } else if (!overflows && box.dataset.moeScroll) {

@@ -49,6 +49,12 @@ from moe_core.text_data import DOMAINS, EXAMPLES
 
 HEATMAP, STEP, SLIDERS, COMPARE = "router_heatmap", "router_step", "router_sliders", "router_compare"
 CUSTOM = "Your own sentence"
+FAMILIES_DIVE = "router_dive_families"
+# Optional reading, collapsed, and built only once opened: the family comparison is not among the
+# lesson's goals, and its table, chart and two widgets were a tenth of the page's draw on a revisit
+# (bench/RESULTS.md).
+DEEP_DIVES = {"how_real_models_route": ("Optional deep dive: one token through eleven families' routers",
+                                        FAMILIES_DIVE, ":material/alt_route:")}  # fmt: skip
 VIEWS = ("probabilities", "logits")
 MAX_TEXT = 300  # characters of a typed sentence kept (and put in the URL)
 SHOWN_DIMS = 6  # expert-output dimensions printed in the step-through (of D = 32)
@@ -83,7 +89,8 @@ def render_body() -> None:
     render_sections(2, {"router_logits": heatmap_panel, "worked_example": step_panel,
                         "noisy_topk": sliders_panel, "expert_choice": comparison_panel,
                         "how_real_models_route": families_panel,
-                        "what_experts_learn": what_experts_learn_panel})  # fmt: skip
+                        "what_experts_learn": what_experts_learn_panel},
+                    deep_dives=DEEP_DIVES)  # fmt: skip
 
 
 # --- state: URL in, notices out ----------------------------------------------------------------
@@ -254,7 +261,7 @@ def _show_stages(step: TokenStep, s: dict) -> None:
     rows[f"3. top-{len(ids)}"] = [f"✓ #{rank[e]}" if e in rank else "" for e in range(len(experts))]
     gate = dict(zip(ids, step.weights.tolist(), strict=True))
     rows["4. gate weight g"] = [f"{gate[e]:.4f}" if e in gate else "0" for e in range(len(experts))]
-    st.dataframe(pd.DataFrame(rows, index=experts).T)
+    st.table(pd.DataFrame(rows, index=experts).T)
     mass = float(step.topk_probs.sum())
     chosen = ", ".join(f"E{e}" for e in ids)
     st.markdown(f"**3. Top-{len(ids)}:** {chosen}, holding {mass:.3f} of the probability. "
@@ -276,7 +283,7 @@ def _show_stages(step: TokenStep, s: dict) -> None:
     st.latex(f"y = {terms}")
     out = {f"E{e}(x)": step.expert_outputs[k, :SHOWN_DIMS].tolist() for k, e in enumerate(ids)}
     out["y"] = step.output[:SHOWN_DIMS].tolist()
-    st.dataframe(pd.DataFrame(out, index=[f"d{i}" for i in range(SHOWN_DIMS)]).T.round(4))
+    st.table(pd.DataFrame(out, index=[f"d{i}" for i in range(SHOWN_DIMS)]).T.round(4))
     gap = float((step.output - step.engine_output).abs().max())
     st.caption(f"Check: moe_core's expert path gives the same y (largest difference {gap:.1e}). "
                "Only the gap between the chosen experts' logits sets their renormalised weights.")

@@ -70,7 +70,7 @@ def what_experts_learn_panel() -> None:
         layer = st.slider("Layer", 1, layers, key="router_lm_layer") - 1
         write_url(router_lm_layer=layer + 1)
         st.markdown(verdict(report, layer))
-        st.dataframe(_rows(report, layer))
+        st.table(_rows(report, layer))  # 3 × 3: a static table, no grid to mount
         t = report["trained"]
         left, right = st.columns(2)
         with left:

@@ -5,7 +5,8 @@ moves in a row (clear Lesson 2's sentence box, then type a sentence) went unseen
 gets a walk of a few hundred moves drawn from whatever widgets it shows *now*, found in the AppTest
 tree (never by importing lessons/, so the walk survives the lessons' file moves):
 
-    set      a slider / number / select / text / toggle / ... to a random, extreme or odd value
+    set      a slider / number / select / text / toggle / ... to a random, extreme or odd value;
+             open or close a keyed expander (a lesson's optional deep dive is built only when open)
     click    a button, once or several times in a row
     burst    several widgets changed before one run (moves in quick succession)
     away     switch to another page, then back
@@ -121,6 +122,8 @@ def gen_number(rng: random.Random, proto, integer: bool, out_of_range: bool) -> 
 def gen_value(rng: random.Random, kind: str, w):
     """A new value for widget `w` of `kind`, JSON-serialisable; None if the walk can't drive it."""
     p = w.proto
+    if kind == "expander":
+        return rng.random() < 0.7  # mostly opened: what is inside is what the walk has not seen
     if kind == "slider":
         if p.data_type not in (0, 1):  # dates and times: not in the course
             return None
@@ -164,6 +167,10 @@ def widgets(at: AppTest) -> list[tuple[str, str, int, object]]:
             name = w.key or getattr(w, "label", "") or w.id
             nth = count[(kind, name)] = count.get((kind, name), -1) + 1
             found.append((kind, name, nth, w))
+    for w in at.expander:  # a keyed expander with on_change: opening it builds what it holds
+        if w.proto.id:
+            name = w.proto.id.split("-", 2)[-1]  # "$$ID-<hash>-<key>"
+            found.append(("expander", name, 0, w))
     return found
 
 
@@ -294,7 +301,10 @@ def apply(at: AppTest, move: list, page: str) -> bool:
         found = [(w, kind, value) for _, kind, name, nth, value in sets
                  if (w := find(at, kind, name, nth)) is not None]  # fmt: skip
         for w, kind, value in found:
-            set_widget(w, kind, value)
+            if kind == "expander":  # not a Widget in AppTest: its state is set as a click sets it
+                at.session_state[w.proto.id.split("-", 2)[-1]] = value
+            else:
+                set_widget(w, kind, value)
         if found:
             run(at)
         return len(found) == len(sets)

@@ -165,7 +165,7 @@ def test_token_slider_steps_through_another_token(lesson2: AppTest) -> None:
     probs = figure(lesson2, "router_stage_chart")["data"][0]["y"]
     expected = torch.softmax(gate_logits(FIRST)[3], -1).numpy()
     np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
-    table = lesson2.dataframe[0].value
+    table = lesson2.table[0].value  # the step-through's stages, a static table
     assert [float(v) for v in table.iloc[0]] == pytest.approx(gate_logits(FIRST)[3].tolist(), abs=1e-4)
     assert "largest difference" in texts(lesson2)
     assert lesson2.query_params["router_token"] == "3"

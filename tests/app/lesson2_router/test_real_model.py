@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from lessons.course.lm_view import example_passages, lm_path
 from moe_core.lm import MoELM, load_tokenizer
 from moe_core.lm_report import REPORT_FILE
+from tests.app.conftest import chart_spec as figure
 from tests.app.conftest import passage_html, texts
 
 
@@ -160,3 +161,44 @@ def test_each_token_is_drawn_in_its_experts_colour() -> None:
             for layer in range(2) for e in top1[layer]]  # fmt: skip
     assert parser.seen == want
     assert "&lt;b&gt;" in body and "<b>" not in body.replace("<b>Layer", "")
+
+
+def logits_by_hand(text: str, layer: int) -> torch.Tensor:
+    """Router logits [T, E] of `layer` for `text`, read off the model's gate with a hook."""
+    model, tok = MoELM.from_pretrained(lm_path()).eval(), load_tokenizer(lm_path())
+    seen = []
+    hook = model.layers[layer].mlp.router.gate.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    with torch.no_grad():
+        model(torch.tensor([tok.encode(text, add_special_tokens=False).ids]))
+    hook.remove()
+    return seen[0].reshape(-1, seen[0].shape[-1])
+
+
+def test_the_family_comparison_is_an_optional_deep_dive(lesson2: AppTest) -> None:
+    from lessons.lesson2_router import FAMILIES_DIVE
+
+    dive = next(e for e in lesson2.expander if e.label.startswith("Optional deep dive"))
+    assert "families" in dive.label and not dive.proto.expanded
+    drawn = [c.proto.id.rsplit("-", 1)[-1] for c in lesson2.get("plotly_chart")]
+    assert "router_family_chart" not in drawn and "How real model families route" not in texts(lesson2)
+    lesson2.session_state[FAMILIES_DIVE] = True  # what a click on the expander sends
+    lesson2.run()
+    assert not lesson2.exception
+    assert "How real model families route" in texts(lesson2)
+    lesson2.select_slider(key="router_family_token").set_value(3).run()
+    lesson2.selectbox(key="router_family_layer").set_value(1).run()
+    assert not lesson2.exception
+
+    # Mixtral's recipe by hand: softmax over all experts, top-2, renormalised.
+    logits = logits_by_hand(lesson2.session_state["router_lm_shown_text"], layer=1)[3]
+    probs = torch.softmax(logits.double(), -1)
+    top = sorted(torch.topk(probs, 2).indices.tolist())
+    table = next(d.value for d in lesson2.dataframe if "family" in d.value.columns)
+    mixtral = table[table["family"] == "Mixtral"].iloc[0]
+    assert mixtral["experts chosen"] == ", ".join(f"E{e}" for e in top)
+    expected = (probs[top] / probs[top].sum()).tolist()
+    assert [float(w) for w in mixtral["weights"].split(", ")] == pytest.approx(expected, abs=1e-3)
+    share = figure(lesson2, "router_family_chart")["data"][0]["z"]
+    row = share[list(table["family"]).index("Mixtral")]
+    assert [row[e] for e in top] == pytest.approx(expected, abs=1e-3)
+    assert sum(row) == pytest.approx(1.0, abs=1e-6)
