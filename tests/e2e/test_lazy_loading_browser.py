@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lessons.course.charts import TABLE_LABEL
-from lessons.course.prefetch import module_files
+from lessons.course.prefetch import WARM_ROUNDS, module_files
 from lessons.course.text import LESSONS
 from tests.e2e.conftest import AppServer, assert_no_exception, click_nav, goto, wait_for_app_idle
 
@@ -23,6 +23,10 @@ def test_home_prefetches_the_lessons_code_and_lesson_1_reuses_it(app_server: App
     page.wait_for_function("() => (window.__moePrefetch || {}).state === 'done'", timeout=90_000)
     files = set(module_files())
     assert files <= set(fetched), f"not prefetched: {sorted(files - set(fetched))}"
+    # Plotly's code was run once, off screen, and the chart was thrown away.
+    warm = page.evaluate("() => window.__moePrefetch.warmMs")
+    assert warm and len(warm) == WARM_ROUNDS, warm
+    assert page.locator('[aria-hidden="true"] .js-plotly-plot').count() == 0
 
     fetched.clear()
     click_nav(page, f"1. {LESSONS[0].title}")
