@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lessons.course.figures import LEGEND_ROW_PX, FigureSpec, legend_side
+from lessons.course.figures import LEGEND_ROW_PX, FigureSpec, legend_side, top_margin_floor
 from lessons.course.render import md_escape
 
 # The same for every chart: no mode bar (Tab stops, covers titles on phones), no logo, no scroll
@@ -59,7 +59,7 @@ def lift_title(fig: go.Figure | FigureSpec) -> tuple[FigureSpec, str]:
     top = int(margin.get("t", TITLE_PX + 16)) - TITLE_PX
     if legend_side(spec["data"], layout) == "above":
         top = max(top, LEGEND_ROW_PX + 6)
-    layout["margin"] = {**margin, "t": max(top, 16)}
+    layout["margin"] = {**margin, "t": max(top, 16, top_margin_floor(spec["data"], layout))}
     return spec, " ".join(_TAG.sub(" ", str(text).replace("<br>", " ")).split())
 
 

@@ -108,6 +108,7 @@ SLACK_PX = 8  # a pass short by 2 px costs as much as one short by 50
 LEFT_SLACK_PX = 20
 X_SLACK_PX = 10  # the same under a row of x tick labels: 4 px left Lesson 3's hero and grid 5 px short
 TITLE_PX = 30  # an axis title's line, with its standoff
+Y_TOP_PX = 20  # over the plot, for the top y tick label's upper half (Plotly pushed 19 px: Lesson 4's bars)
 
 
 def _chars(text: Any) -> int:
@@ -120,15 +121,45 @@ def _axis(layout: dict, name: str) -> dict:
     return axis if isinstance(axis, dict) else {}
 
 
-def _tick_chars(data: Sequence[Any], axis: dict, letter: str) -> int:
-    """Characters in the widest tick label of the x or y axis (0 when it shows none)."""
+def _tick_chars(data: Sequence[Any], axis: dict, ref: str) -> int:
+    """Characters in the widest tick label of axis `ref` ("x", "y2", ...; 0 when it shows none)."""
     if axis.get("visible") is False or axis.get("showticklabels") is False:
         return 0
     if axis.get("ticktext") is not None:
         return max((_chars(t) for t in axis["ticktext"]), default=0)
-    labels = [v for tr in data if tr.get(f"{letter}axis", letter) == letter
+    letter = ref[0]
+    labels = [v for tr in data if tr.get(f"{letter}axis", letter) == ref
               for v in (tr.get(letter) if tr.get(letter) is not None else ()) if isinstance(v, str)]
     return max((_chars(v) for v in labels), default=0) if labels else 5  # numbers: "0.125", "1,000"
+
+
+def _axis_refs(data: Sequence[Any], layout: dict, letter: str) -> list[str]:
+    """Every `letter` axis the figure has, as trace references ("x", "x2", ...): subplots too."""
+    refs = {letter}
+    for key in layout:
+        if _AXIS_NAME.fullmatch(key) and key[0] == letter:
+            refs.add(letter + key[len(letter) + 4:])
+    for tr in data:
+        ref = tr.get(f"{letter}axis")
+        if isinstance(ref, str) and ref[:1] == letter:
+            refs.add(ref)
+    return sorted(refs)
+
+
+def _layout_axis(layout: dict, ref: str) -> dict:
+    return _axis(layout, f"{ref[0]}axis{ref[1:]}")
+
+
+def top_margin_floor(data: Sequence[Any], layout: dict) -> int:
+    """The least top margin a figure can have (a lifted title gives its room back down to this):
+    with y tick labels, a tick at the top of the range hangs its label above the plot by half
+    its height, and Plotly would redraw the figure to make room (Y_TOP_PX)."""
+    data = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
+    for ref in _axis_refs(data, layout, "y"):
+        axis = _layout_axis(layout, ref)
+        if axis.get("visible") is not False and _tick_chars(data, axis, ref):
+            return Y_TOP_PX
+    return 0
 
 
 def _title_px(axis: dict) -> int:
@@ -154,16 +185,23 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     """`layout["margin"]` raised to what the axes' labels and a colour bar will need."""
     margin = dict(layout.get("margin") or {})
     data = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
-    x, y = _axis(layout, "xaxis"), _axis(layout, "yaxis")
-    left = 12 + CHAR_PX * _tick_chars(data, y, "y") + _title_px(y) if y.get("visible") is not False else 0
-    x_px = (TICK_PX if _tick_chars(data, x, "x") else 0) + _title_px(x)
-    if x.get("visible") is False:
-        x_px = 0
-    side = "t" if x.get("side") == "top" else "b"
+    # Subplots: each axis pushes its own side; the widest y labels and the tallest x labels (the
+    # bottom grid's, which carries the axis title) set the margin.
+    left, x_px, side = 0.0, 0, "b"
+    for ref in _axis_refs(data, layout, "y"):
+        y = _layout_axis(layout, ref)
+        if y.get("visible") is not False:
+            left = max(left, 12 + CHAR_PX * _tick_chars(data, y, ref) + _title_px(y))
+    for ref in _axis_refs(data, layout, "x"):
+        x = _layout_axis(layout, ref)
+        if x.get("visible") is not False:
+            x_px = max(x_px, (TICK_PX if _tick_chars(data, x, ref) else 0) + _title_px(x))
+            side = "t" if x.get("side") == "top" else side
     # A few pixels to spare on each side the labels push (LEFT_SLACK_PX, X_SLACK_PX: measured).
     need = {"l": int(left) + LEFT_SLACK_PX if left else 0, side: int(x_px) + 12 + X_SLACK_PX if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
             "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
+    need["t"] = max(need.get("t", 0), top_margin_floor(data, layout))
     legend = legend_side(data, layout)
     if legend == "below":  # under the x axis, or alone when the axis is on top
         need["b"] = need.get("b", 0) + LEGEND_ROW_PX

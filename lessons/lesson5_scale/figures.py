@@ -195,13 +195,11 @@ def experts_touched_curve(num_experts: int, top_k: int, batches: Sequence[int], 
     mark = trace("scatter", x=[current], y=[touched[index]], mode="markers+text", name="your batch",
                  marker={"color": OKABE_ITO["vermillion"], "size": 12}, text=[f"{touched[index]:.0f}"],
                  textposition="top left", hoverinfo="skip")  # fmt: skip
-    fig = go.Figure([line, mark])
-    style(fig, title=title, height=300)
-    fig.update_layout(
-        xaxis={"type": "log", "title": {"text": "tokens in the batch"}},
-        yaxis={"range": [0, num_experts * 1.08], "title": {"text": f"experts touched (of {num_experts})"}},
-        showlegend=False,
-        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": top_k, "y1": top_k,
-                 "line": {"color": GREY, "dash": "dot"}}],
-    )  # fmt: skip
-    return fig
+    # The axes go through `style`, so that the margins it reserves count their titles.
+    return style(go.Figure([line, mark]), title=title, height=300,
+                 xaxis={"type": "log", "title": {"text": "tokens in the batch"}},
+                 yaxis={"range": [0, num_experts * 1.08],
+                        "title": {"text": f"experts touched (of {num_experts})"}},
+                 showlegend=False,
+                 shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": top_k, "y1": top_k,
+                          "line": {"color": GREY, "dash": "dot"}}])  # fmt: skip
