@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from lessons.course.figures import GREY, SEQUENTIAL, TEXT, color, figure, human_count, trace
+from lessons.course.figures import GREY, SEQUENTIAL, TEXT, color, figure, human_count, trace, wrap_label
 
 
 def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str],
@@ -24,8 +24,11 @@ def params_bars(labels: Sequence[str], values: Sequence[float], colors: Sequence
     if not len(labels) == len(values) == len(colors):
         raise ValueError("labels, values and colors must have the same length")
     text = [human_count(v, unit) for v in values]
-    bar = trace("bar", x=list(values), y=list(labels), orientation="h", marker_color=list(colors), text=text,
-                textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False)
+    # Long labels wrapped: "Dense model of equal compute" on one line took 228 of a phone's 358 px,
+    # and Plotly tilted the x labels of the 100 px plot left over (and drew the chart twice).
+    bar = trace("bar", x=list(values), y=[wrap_label(label, 16) for label in labels], orientation="h",
+                marker_color=list(colors), text=text, textposition="auto", customdata=list(labels),
+                hovertemplate="%{customdata}: %{text}<extra></extra>", cliponaxis=False)
     return figure([bar], title=title, height=90 + 46 * len(labels),
                   yaxis={"autorange": "reversed"},  # first label on top, in reading order
                   xaxis={"title": {"text": f"parameters{' (' + unit + ')' if unit else ''}"},
