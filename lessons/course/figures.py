@@ -187,11 +187,15 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     data = [tr if isinstance(tr, dict) else tr.to_plotly_json() for tr in data]
     # Subplots: each axis pushes its own side; the widest y labels and the tallest x labels (the
     # bottom grid's, which carries the axis title) set the margin.
-    left, x_px, side = 0.0, 0, "b"
+    left, right, x_px, side = 0.0, 0.0, 0, "b"
     for ref in _axis_refs(data, layout, "y"):
         y = _layout_axis(layout, ref)
         if y.get("visible") is not False:
-            left = max(left, 12 + CHAR_PX * _tick_chars(data, y, ref) + _title_px(y))
+            px = 12 + CHAR_PX * _tick_chars(data, y, ref) + _title_px(y)
+            if y.get("side") == "right":  # a second y axis on the right pushes that side
+                right = max(right, px)
+            else:
+                left = max(left, px)
     for ref in _axis_refs(data, layout, "x"):
         x = _layout_axis(layout, ref)
         if x.get("visible") is not False:
@@ -200,7 +204,8 @@ def reserve_margins(data: Sequence[Any], layout: dict) -> dict:
     # A few pixels to spare on each side the labels push (LEFT_SLACK_PX, X_SLACK_PX: measured).
     need = {"l": int(left) + LEFT_SLACK_PX if left else 0, side: int(x_px) + 12 + X_SLACK_PX if x_px else 0,
             # The last x tick label hangs past the plot's right edge by half its width.
-            "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0)}
+            "r": max(_colorbar_px(data) + 10 + SLACK_PX // 2, 26 if x_px else 0,
+                     int(right) + LEFT_SLACK_PX if right else 0)}
     need["t"] = max(need.get("t", 0), top_margin_floor(data, layout))
     legend = legend_side(data, layout)
     if legend == "below":  # under the x axis, or alone when the axis is on top

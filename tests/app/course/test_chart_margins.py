@@ -3,7 +3,8 @@ one pass instead of drawing, growing the margins (automargin) and drawing again.
 
 from __future__ import annotations
 
-from lessons.course.figures import CHAR_PX, LEGEND_ROW_PX, figure, reserve_margins, trace
+from lessons.course.charts import lift_title
+from lessons.course.figures import CHAR_PX, LEGEND_ROW_PX, TITLE_PX, Y_TOP_PX, figure, reserve_margins, trace
 
 
 def test_long_category_labels_get_a_wider_left_margin_than_numbers() -> None:
@@ -46,3 +47,27 @@ def test_a_legend_below_a_figure_whose_x_axis_is_on_top() -> None:
     two = [trace("bar", x=["E0"], y=[1], name="kept"), trace("bar", x=["E0"], y=[2], name="dropped")]
     margin = reserve_margins(two, layout)
     assert margin["b"] == LEGEND_ROW_PX and margin["t"] > 0  # the tick labels went to the top
+
+
+def test_every_subplot_axis_counts() -> None:
+    # Two grids stacked: the lower one's x axis carries the title (Lesson 5's traffic chart), and a
+    # y axis may sit on the right.
+    grids = [trace("heatmap", z=[[1]], x=["0"], y=["0"], showscale=False),
+             trace("heatmap", z=[[1]], x=["0"], y=["0"], showscale=False, xaxis="x2", yaxis="y2")]
+    untitled = reserve_margins(grids, {})
+    lower = reserve_margins(grids, {"xaxis2": {"title": {"text": "receiving GPU"}}})
+    upper = reserve_margins(grids, {"xaxis": {"title": {"text": "receiving GPU"}}})
+    assert lower["b"] == upper["b"] == untitled["b"] + TITLE_PX
+    wide = reserve_margins(grids, {"yaxis2": {"ticktext": ["a" * 20], "tickvals": [0]}})
+    assert wide["l"] - untitled["l"] == round(CHAR_PX * 19)
+    on_right = reserve_margins(grids, {"yaxis2": {"side": "right", "ticktext": ["a" * 20], "tickvals": [0]}})
+    assert on_right["l"] == untitled["l"] and on_right["r"] > CHAR_PX * 20
+
+
+def test_a_lifted_title_leaves_room_for_the_top_y_label() -> None:
+    # A y range that ends on a tick hangs that tick's label over the plot (Lesson 4's load bars).
+    bars = [trace("bar", x=["E0", "E1"], y=[0.1, 0.3])]
+    spec, title = lift_title(figure(bars, title="load", yaxis={"range": [0, 0.3]}))
+    assert title == "load" and spec["layout"]["margin"]["t"] >= Y_TOP_PX
+    spec, _ = lift_title(figure(bars, title="load", yaxis={"visible": False}))
+    assert spec["layout"]["margin"]["t"] < Y_TOP_PX  # no y labels: the title's room goes back
